@@ -1,0 +1,31 @@
+"""ASGI entry point: HTTP to Django, WebSockets to the consumers."""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatstatus.settings")
+django_asgi_app = get_asgi_application()
+
+from channels.auth import AuthMiddlewareStack  # noqa: E402 (Django must be set up first)
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django.urls import path  # noqa: E402
+
+from chatstatus.ticker import with_ticker  # noqa: E402
+from presence.consumers import OperatorConsumer  # noqa: E402
+from widget.consumers import WidgetConsumer  # noqa: E402
+
+websocket_urlpatterns = [
+    path("ws/operator/", OperatorConsumer.as_asgi()),
+    path("ws/widget/<str:widget_key>/", WidgetConsumer.as_asgi()),
+]
+
+router = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": AuthMiddlewareStack(URLRouter(websocket_urlpatterns)),
+    }
+)
+
+application = with_ticker(router) if settings.EMBEDDED else router

@@ -1,0 +1,78 @@
+"""Writes to groups and memberships; each refreshes the account's chat box."""
+
+from collections.abc import Iterable
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from groups.models import Group, Membership
+from presence.models import Account, Operator
+from presence.services import chat_box_refresh_on_commit
+
+
+def _members(*, account: Account, member_ids: Iterable[int]) -> list[Operator]:
+    ids = set(member_ids)
+    operators = list(Operator.objects.filter(account=account, id__in=ids))
+    if len(operators) != len(ids):
+        # Another account's operator is reported like a missing one: nothing leaks.
+        raise ValidationError({"members": _("Unknown operator.")})
+    return operators
+
+
+@transaction.atomic
+def group_create(*, account: Account, key: str, name: str, member_ids: Iterable[int] = ()) -> Group:
+    group = Group(account=account, key=key, name=name)
+    group.full_clean()
+    if Group.objects.filter(account=account, key=key).exists():
+        raise ValidationError({"key": _("A group with this key already exists.")})
+    group.save()
+    group_set_members(group=group, member_ids=member_ids)
+    chat_box_refresh_on_commit(account_id=account.id)
+    return group
+
+
+@transaction.atomic
+def group_update(
+    *, group: Group, key: str | None = None, name: str | None = None, member_ids: Iterable[int] | None = None
+) -> Group:
+    if key is not None and key != group.key:
+        if Group.objects.filter(account_id=group.account_id, key=key).exclude(id=group.id).exists():
+            raise ValidationError({"key": _("A group with this key already exists.")})
+        group.key = key
+    if name is not None:
+        group.name = name
+    group.full_clean()
+    group.save()
+    if member_ids is not None:
+        group_set_members(group=group, member_ids=member_ids)
+    chat_box_refresh_on_commit(account_id=group.account_id)
+    return group
+
+
+def group_set_members(*, group: Group, member_ids: Iterable[int]) -> None:
+    operators = _members(account=group.account, member_ids=member_ids)
+    wanted = {op.id for op in operators}
+    Membership.objects.filter(group=group).exclude(operator_id__in=wanted).delete()
+    existing = set(Membership.objects.filter(group=group).values_list("operator_id", flat=True))
+    Membership.objects.bulk_create(Membership(group=group, operator_id=op_id) for op_id in wanted - existing)
+    chat_box_refresh_on_commit(account_id=group.account_id)
+
+
+@transaction.atomic
+def operator_set_groups(*, operator: Operator, group_ids: Iterable[int]) -> None:
+    ids = set(group_ids)
+    groups = list(Group.objects.filter(account_id=operator.account_id, id__in=ids))
+    if len(groups) != len(ids):
+        raise ValidationError({"groups": _("Unknown group.")})
+    Membership.objects.filter(operator=operator).exclude(group_id__in=ids).delete()
+    existing = set(Membership.objects.filter(operator=operator).values_list("group_id", flat=True))
+    Membership.objects.bulk_create(Membership(group_id=gid, operator=operator) for gid in ids - existing)
+    chat_box_refresh_on_commit(account_id=operator.account_id)
+
+
+@transaction.atomic
+def group_delete(*, group: Group) -> None:
+    account_id = group.account_id
+    group.delete()
+    chat_box_refresh_on_commit(account_id=account_id)

@@ -1,0 +1,11 @@
+"""Reads of opening hours."""
+
+from groups.models import Group
+from hours.models import OpeningHours
+from presence.models import Account
+
+
+def opening_hours_get(*, account: Account, group: Group | None = None) -> OpeningHours:
+    """The stored schedule, or an unsaved disabled one in the account's time zone."""
+    hours = OpeningHours.objects.filter(account=account, group=group).first()
+    return hours or OpeningHours(account=account, group=group, enabled=False, timezone=account.timezone)

@@ -1,0 +1,155 @@
+"""The operator WebSocket ``/ws/operator/``: thin, every decision is a service's."""
+
+import json
+import logging
+from urllib.parse import urlsplit
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from presence import events, services
+from presence.auth import parse_authorization, session_device_tag, token_device_tag, token_lookup
+from presence.models import Source, Status
+from presence.selectors import chat_box_snapshot
+from presence.store import StoreUnavailable
+
+logger = logging.getLogger(__name__)
+
+MAX_FRAME_BYTES = 64 * 1024
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_FORBIDDEN_ORIGIN = 4403
+CLOSE_LOGGED_OUT = 4000
+CLOSE_TOO_BIG = 1009
+
+
+def _header(scope: dict, name: bytes) -> bytes | None:
+    for key, value in scope.get("headers", []):
+        if key == name:
+            return value
+    return None
+
+
+def same_origin(scope: dict) -> bool:
+    """Cookie-authenticated sockets must come from our own pages (CSWSH guard)."""
+    origin, host = _header(scope, b"origin"), _header(scope, b"host")
+    if not origin or not host:
+        return False
+    return urlsplit(origin.decode("latin-1")).netloc.lower() == host.decode("latin-1").lower()
+
+
+class OperatorConsumer(AsyncWebsocketConsumer):
+    operator = None
+
+    async def connect(self) -> None:
+        key = parse_authorization(_header(self.scope, b"authorization"))
+        if key is not None:
+            token = await database_sync_to_async(token_lookup)(key)
+            if token is None:
+                await self.close(code=CLOSE_UNAUTHENTICATED)
+                return
+            self.operator, self.device = token.operator, token_device_tag(token)
+            self.source = Source.MOBILE if token.is_mobile else Source.API
+        else:
+            user = self.scope.get("user")
+            session = self.scope.get("session")
+            if user is None or not user.is_authenticated or session is None or not session.session_key:
+                await self.close(code=CLOSE_UNAUTHENTICATED)
+                return
+            if not same_origin(self.scope):
+                await self.close(code=CLOSE_FORBIDDEN_ORIGIN)
+                return
+            self.operator, self.device = user, session_device_tag(session.session_key)
+            self.source = Source.DASHBOARD
+        if self.operator.account_id is None:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        self.grace = await database_sync_to_async(self._grace)()
+        self.groups = [events.account_group(self.operator.account_id), events.operator_group(self.operator.id)]
+        for group in self.groups:
+            await self.channel_layer.group_add(group, self.channel_name)
+        await self.accept()
+        await self._heartbeat()
+        await self._send({"type": "hello", **await database_sync_to_async(self._hello)()})
+
+    def _grace(self) -> int:
+        return self.operator.account.stale_after_seconds
+
+    def _hello(self) -> dict:
+        self.operator.refresh_from_db(fields=["status", "status_changed_at", "display_name", "role", "avatar"])
+        snapshot = chat_box_snapshot(account_id=self.operator.account_id)
+        if snapshot is None:
+            services.chat_box_refresh(account_id=self.operator.account_id)
+            snapshot = chat_box_snapshot(account_id=self.operator.account_id)
+        return {"operator": services.operator_payload(self.operator), "chat_box": snapshot}
+
+    async def disconnect(self, code: int) -> None:
+        if self.operator is None or not hasattr(self, "groups"):
+            return
+        for group in self.groups:
+            await self.channel_layer.group_discard(group, self.channel_name)
+        try:
+            await database_sync_to_async(services.presence_disconnect)(
+                operator=self.operator, conn_id=self.channel_name, grace=self.grace
+            )
+        except StoreUnavailable:
+            logger.warning("presence store unavailable on disconnect of operator %s", self.operator.id)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        raw = text_data if text_data is not None else bytes_data
+        if raw is None or len(raw) > MAX_FRAME_BYTES:
+            await self.close(code=CLOSE_TOO_BIG)
+            return
+        try:
+            message = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            await self._error("invalid_json")
+            return
+        kind = message.get("type") if isinstance(message, dict) else None
+        if kind == "heartbeat":
+            await self._heartbeat()
+            await self._send({"type": "heartbeat_ack"})
+        elif kind == "set_status":
+            status = message.get("status")
+            if status not in Status.values:
+                await self._error("invalid_status")
+                return
+            await self._heartbeat()
+            await database_sync_to_async(services.operator_set_status)(
+                operator=self.operator, status=status, source=self.source, device=self.device
+            )
+        else:
+            await self._error("unknown_type")
+
+    async def _heartbeat(self) -> None:
+        try:
+            await database_sync_to_async(services.presence_heartbeat)(
+                operator=self.operator, conn_id=self.channel_name, device=self.device, grace=self.grace
+            )
+        except StoreUnavailable:
+            # The socket stays up; the client keeps heartbeating and the store
+            # hears from it again once it is back.
+            logger.warning("presence store unavailable; heartbeat of operator %s dropped", self.operator.id)
+
+    async def _send(self, payload: dict) -> None:
+        await self.send(text_data=json.dumps(payload))
+
+    async def _error(self, error: str) -> None:
+        await self._send({"type": "error", "error": error})
+
+    # -- channel-layer events -------------------------------------------------
+    async def operator_status(self, event: dict) -> None:
+        await self._send(
+            {
+                "type": "operator_status",
+                "operator_id": event["operator_id"],
+                "status": event["status"],
+                "source": event["source"],
+            }
+        )
+
+    async def operator_chat_box(self, event: dict) -> None:
+        await self._send({"type": "chat_box", **event["snapshot"]})
+
+    async def operator_logout(self, event: dict) -> None:
+        if event["device"] in (self.device, "*"):
+            await self.close(code=CLOSE_LOGGED_OUT)

@@ -1,0 +1,88 @@
+"""The chat box status rules of ARCHITECTURE §3, as one pure function.
+
+Nothing else in the project decides whether a chat box is online: the selector
+``presence.selectors.chat_box_state`` gathers the facts and calls
+``chat_box_compute``; every reader (widget, dashboard, API) shows its result.
+"""
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from hours.schedule import Schedule, is_open, next_change
+
+ONLINE = "online"
+OFFLINE = "offline"
+REASON_ONLINE = "operators_online"
+REASON_NO_OPERATOR = "no_operator_online"
+REASON_CLOSED = "closed"
+
+
+@dataclass(frozen=True)
+class OperatorFacts:
+    id: int
+    status: str
+    present: bool
+    group_keys: frozenset[str] = frozenset()
+
+    @property
+    def available(self) -> bool:
+        return self.status == ONLINE and self.present
+
+
+@dataclass(frozen=True)
+class BoxState:
+    status: str
+    reason: str
+    next_change_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ChatBoxState:
+    status: str
+    reason: str
+    next_change_at: datetime | None
+    groups: dict[str, BoxState] = field(default_factory=dict)
+
+    @property
+    def account_box(self) -> BoxState:
+        return BoxState(self.status, self.reason, self.next_change_at)
+
+    def box(self, group_key: str | None) -> BoxState:
+        return self.account_box if group_key is None else self.groups[group_key]
+
+
+def _box(*, staffed: bool, schedule: Schedule | None, now: datetime) -> BoxState:
+    # Rule 3: outside opening hours the box is closed whatever operators do.
+    if schedule is not None:
+        flip = next_change(schedule=schedule, after=now)
+        if not is_open(schedule=schedule, at=now):
+            return BoxState(OFFLINE, REASON_CLOSED, flip)
+    else:
+        flip = None
+    if staffed:
+        return BoxState(ONLINE, REASON_ONLINE, flip)
+    return BoxState(OFFLINE, REASON_NO_OPERATOR, flip)
+
+
+def chat_box_compute(
+    *,
+    operators: Iterable[OperatorFacts],
+    group_keys: Iterable[str],
+    account_schedule: Schedule | None,
+    group_schedules: Mapping[str, Schedule],
+    now: datetime,
+) -> ChatBoxState:
+    """Rules 1–4. ``account_schedule`` is None when opening hours are off."""
+    available = [op for op in operators if op.available]
+    keys = sorted(group_keys)
+    # Rule 2: with groups in use, grouped operators count only for their groups;
+    # ungrouped operators count for the account box and every group.
+    # Rule 1 (no groups) is the same computation: everybody is ungrouped.
+    ungrouped_available = any(not op.group_keys for op in available)
+    account = _box(staffed=ungrouped_available, schedule=account_schedule, now=now)
+    groups = {}
+    for key in keys:
+        staffed = ungrouped_available or any(key in op.group_keys for op in available)
+        groups[key] = _box(staffed=staffed, schedule=group_schedules.get(key, account_schedule), now=now)
+    return ChatBoxState(account.status, account.reason, account.next_change_at, groups)

@@ -1,0 +1,147 @@
+"""Reads: the chat box status (the one place §3 is applied) and presence views."""
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from django.conf import settings
+from django.utils import timezone
+
+from groups.models import Group, Membership
+from hours.models import OpeningHours
+from hours.schedule import Schedule
+from presence.models import Account, Operator
+from presence.rules import BoxState, ChatBoxState, OperatorFacts, chat_box_compute
+from presence.store import Connection, OperatorRef, StoreUnavailable, get_store
+
+
+def _iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def account_schedules(*, account_id: int) -> tuple[Schedule | None, dict[str, Schedule]]:
+    """The account's schedule (None when off) and each group's own enabled schedule."""
+    account_schedule = None
+    group_schedules = {}
+    for hours in OpeningHours.objects.filter(account_id=account_id, enabled=True).select_related("group"):
+        if hours.group_id is None:
+            account_schedule = hours.to_schedule()
+        else:
+            group_schedules[hours.group.key] = hours.to_schedule()
+    return account_schedule, group_schedules
+
+
+def presence_map(*, account_id: int) -> dict[int, float]:
+    """operator id → present-until (POSIX seconds); an unreachable store means nobody is known present."""
+    try:
+        return get_store().present_until_map(account_id=account_id)
+    except StoreUnavailable:
+        return {}
+
+
+def chat_box_state(*, account_id: int, now: datetime) -> ChatBoxState:
+    """Gather the facts of one account and apply the rules of §3 to them."""
+    group_keys = list(Group.objects.filter(account_id=account_id).values_list("key", flat=True))
+    memberships: dict[int, set[str]] = defaultdict(set)
+    for operator_id, key in Membership.objects.filter(group__account_id=account_id).values_list(
+        "operator_id", "group__key"
+    ):
+        memberships[operator_id].add(key)
+    until = presence_map(account_id=account_id)
+    moment = now.timestamp()
+    operators = [
+        OperatorFacts(
+            id=op_id,
+            status=status,
+            present=until.get(op_id, 0) > moment,
+            group_keys=frozenset(memberships.get(op_id, ())),
+        )
+        for op_id, status in Operator.objects.filter(account_id=account_id, is_active=True).values_list("id", "status")
+    ]
+    account_schedule, group_schedules = account_schedules(account_id=account_id)
+    return chat_box_compute(
+        operators=operators,
+        group_keys=group_keys,
+        account_schedule=account_schedule,
+        group_schedules=group_schedules,
+        now=now,
+    )
+
+
+def _box_json(box: BoxState) -> dict:
+    return {"status": box.status, "reason": box.reason, "next_change_at": _iso(box.next_change_at)}
+
+
+def chat_box_body(state: ChatBoxState) -> dict:
+    """The snapshot's content (without ``version``), as stored and published."""
+    body = _box_json(state.account_box)
+    body["groups"] = {key: _box_json(box) for key, box in state.groups.items()}
+    return body
+
+
+def chat_box_due_at(state: ChatBoxState) -> datetime | None:
+    """The earliest moment a schedule will change any box of the snapshot."""
+    moments = [box.next_change_at for box in (state.account_box, *state.groups.values()) if box.next_change_at]
+    return min(moments, default=None)
+
+
+def chat_box_snapshot(*, account_id: int) -> dict | None:
+    """The materialised snapshot as stored (with ``version``), or None if missing/unreachable."""
+    try:
+        raw = get_store().snapshot_json(account_id=account_id)
+    except StoreUnavailable:
+        return None
+    return json.loads(raw) if raw else None
+
+
+def widget_box(snapshot: dict, group_key: str | None) -> dict | None:
+    """The public widget answer for the account box or one group (None: unknown group)."""
+    box = snapshot if group_key is None else snapshot["groups"].get(group_key)
+    if box is None:
+        return None
+    return {
+        "status": box["status"],
+        "reason": box["reason"],
+        "version": snapshot["version"],
+        "next_change_at": box["next_change_at"],
+    }
+
+
+def snapshot_is_due(snapshot: dict, *, now: datetime) -> bool:
+    moments = [snapshot["next_change_at"], *(box["next_change_at"] for box in snapshot["groups"].values())]
+    return any(moment and datetime.fromisoformat(moment) <= now for moment in moments)
+
+
+@dataclass(frozen=True)
+class OperatorPresence:
+    operator_id: int
+    present: bool
+    connections: list[Connection]
+
+
+def operator_connections(*, operator: Operator, now: datetime | None = None) -> list[Connection]:
+    now = now or timezone.now()
+    ref = OperatorRef(operator.account_id, operator.id)
+    try:
+        return get_store().connections(ref=ref, now=now.timestamp(), ttl=settings.PRESENCE_CONNECTION_TTL_SECONDS)
+    except StoreUnavailable:
+        return []
+
+
+def operators_present(*, account_id: int, now: datetime | None = None) -> set[int]:
+    moment = (now or timezone.now()).timestamp()
+    return {op_id for op_id, until in presence_map(account_id=account_id).items() if until > moment}
+
+
+def account_for_widget_key(*, widget_key: str) -> int | None:
+    """Widget key → account id, from the store when materialised, else the database."""
+    try:
+        account_id = get_store().account_for_widget_key(widget_key)
+    except StoreUnavailable:
+        account_id = None
+    if account_id is None:
+        account_id = Account.objects.filter(widget_key=widget_key).values_list("id", flat=True).first()
+    return account_id

@@ -1,0 +1,398 @@
+"""Writes to operators' status and presence; the only place that publishes."""
+
+import logging
+from collections import defaultdict
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.utils import timezone
+
+from presence import events
+from presence.models import Account, ChatBoxEvent, Operator, Source, Status, StatusEvent
+from presence.selectors import (
+    chat_box_body,
+    chat_box_due_at,
+    chat_box_snapshot,
+    chat_box_state,
+)
+from presence.store import OperatorRef, StoreUnavailable, dumps, get_store
+
+logger = logging.getLogger(__name__)
+
+SWEEP_BATCH = 5000
+
+
+def _ttl() -> int:
+    return settings.PRESENCE_CONNECTION_TTL_SECONDS
+
+
+def operator_payload(operator: Operator) -> dict:
+    return {
+        "id": operator.id,
+        "email": operator.email,
+        "display_name": operator.display_name,
+        "role": operator.role,
+        "status": operator.status,
+        "status_changed_at": operator.status_changed_at.isoformat().replace("+00:00", "Z"),
+        "avatar_url": operator.avatar.url if operator.avatar else None,
+        "initials": operator.initials,
+    }
+
+
+# --- chat box snapshot --------------------------------------------------------
+
+
+def chat_box_refresh(*, account_id: int, now: datetime | None = None) -> int | None:
+    """Recompute an account's snapshot; store and publish it only if it changed.
+
+    Returns the new version, or None when nothing changed. A per-account lock
+    serialises recomputes so an older computation never overwrites a newer one.
+    """
+    store = get_store()
+    try:
+        with store.lock(f"refresh:{account_id}", timeout=10) as acquired:
+            if not acquired:
+                logger.warning("refresh lock for account %s not acquired; recomputing anyway", account_id)
+            return _chat_box_refresh_locked(account_id=account_id, now=now)
+    except StoreUnavailable:
+        logger.warning("presence store unavailable; chat box of account %s not refreshed", account_id)
+        return None
+
+
+def _chat_box_refresh_locked(*, account_id: int, now: datetime | None) -> int | None:
+    now = now or timezone.now()
+    widget_key = Account.objects.filter(id=account_id).values_list("widget_key", flat=True).first()
+    if widget_key is None:
+        return None
+    state = chat_box_state(account_id=account_id, now=now)
+    body = chat_box_body(state)
+    previous = chat_box_snapshot(account_id=account_id)
+    due_at = chat_box_due_at(state)
+    version = get_store().snapshot_store(
+        account_id=account_id,
+        widget_key=widget_key,
+        body=dumps(body),
+        due_at=due_at.timestamp() if due_at else None,
+        now=now.timestamp(),
+    )
+    if version is None:
+        return None
+    _record_chat_box_flips(account_id=account_id, previous=previous, body=body, version=version, now=now)
+    snapshot = {**body, "version": version}
+    # Published after commit: a subscriber who reacts must find the facts stored.
+    transaction.on_commit(lambda: _publish_snapshot(account_id=account_id, snapshot=snapshot))
+    return version
+
+
+def _record_chat_box_flips(*, account_id: int, previous: dict | None, body: dict, version: int, now: datetime) -> None:
+    boxes = {"": body, **body["groups"]}
+    old_boxes = {} if previous is None else {"": previous, **previous["groups"]}
+    flips = [
+        ChatBoxEvent(
+            account_id=account_id,
+            group_key=key,
+            old=old_boxes[key]["status"] if key in old_boxes else Status.OFFLINE,
+            new=box["status"],
+            reason=box["reason"],
+            version=version,
+            at=now,
+        )
+        for key, box in boxes.items()
+        if (old_boxes[key]["status"] if key in old_boxes else Status.OFFLINE) != box["status"]
+    ]
+    if flips:
+        ChatBoxEvent.objects.bulk_create(flips)
+
+
+def _publish_snapshot(*, account_id: int, snapshot: dict) -> None:
+    events.publish(events.widget_group(account_id), {"type": "widget.snapshot", "snapshot": snapshot})
+    events.publish(events.account_group(account_id), {"type": "operator.chat_box", "snapshot": snapshot})
+
+
+def chat_box_refresh_on_commit(*, account_id: int) -> None:
+    transaction.on_commit(lambda: chat_box_refresh(account_id=account_id))
+
+
+def chat_box_refresh_due(*, now: datetime | None = None) -> int:
+    """Recompute every account whose schedule flips a box by now (beat task)."""
+    now = now or timezone.now()
+    done = 0
+    for account_id in get_store().due_accounts(now=now.timestamp(), limit=10_000):
+        chat_box_refresh(account_id=account_id, now=now)
+        done += 1
+    return done
+
+
+# --- operator status ------------------------------------------------------------
+
+
+def operator_set_status(
+    *, operator: Operator, status: str, source: str, device: str = "", now: datetime | None = None
+) -> bool:
+    """Switch an operator's chosen status; True if it changed.
+
+    The update is conditional on the status it replaces, so of two concurrent
+    writers exactly one records the change.
+    """
+    if status not in Status.values:
+        raise ValueError(f"unknown status {status!r}")
+    now = now or timezone.now()
+    with transaction.atomic():
+        old = Operator.objects.filter(id=operator.id).values_list("status", flat=True).first()
+        if old is None or old == status:
+            operator.status = old or operator.status
+            return False
+        changed = Operator.objects.filter(id=operator.id, status=old).update(status=status, status_changed_at=now)
+        if not changed:
+            return False
+        StatusEvent.objects.create(
+            account_id=operator.account_id,
+            operator_id=operator.id,
+            old=old,
+            new=status,
+            source=source,
+            device=device[:80],
+            at=now,
+        )
+    operator.status, operator.status_changed_at = status, now
+    _after_status_change(account_id=operator.account_id, changes=[(operator.id, status, source)])
+    return True
+
+
+def _after_status_change(*, account_id: int, changes: list[tuple[int, str, str]]) -> None:
+    def publish() -> None:
+        for operator_id, status, source in changes:
+            events.publish(
+                events.account_group(account_id),
+                {"type": "operator.status", "operator_id": operator_id, "status": status, "source": source},
+            )
+        chat_box_refresh(account_id=account_id)
+
+    transaction.on_commit(publish)
+
+
+# --- presence ----------------------------------------------------------------------
+
+
+def presence_heartbeat(
+    *, operator: Operator, conn_id: str, device: str, grace: int, now: datetime | None = None
+) -> None:
+    """A connection of ``operator`` is alive. Never touches the database unless
+    the operator just became present (then the chat box may change)."""
+    moment = (now or timezone.now()).timestamp()
+    became_present = get_store().touch(
+        ref=OperatorRef(operator.account_id, operator.id),
+        conn_id=conn_id,
+        device=device,
+        now=moment,
+        present_until=moment + max(_ttl(), grace),
+    )
+    if became_present:
+        chat_box_refresh(account_id=operator.account_id)
+
+
+def presence_disconnect(*, operator: Operator, conn_id: str, grace: int, now: datetime | None = None) -> int:
+    """A connection closed; the operator stays present for the grace period.
+    Returns how many live connections remain."""
+    moment = (now or timezone.now()).timestamp()
+    return get_store().disconnect(
+        ref=OperatorRef(operator.account_id, operator.id), conn_id=conn_id, now=moment, ttl=_ttl(), grace=grace
+    )
+
+
+def operator_logout(*, operator: Operator, device: str, now: datetime | None = None) -> bool:
+    """An explicit logout of one device. The last device's logout marks the
+    operator offline at once; with another device still live nothing changes.
+    Returns True if the operator went offline."""
+    now = now or timezone.now()
+    ref = OperatorRef(operator.account_id, operator.id)
+    try:
+        live = get_store().logout(ref=ref, device=device, now=now.timestamp(), ttl=_ttl())
+    except StoreUnavailable:
+        # Without the store we cannot know about other devices; keep the status.
+        logger.warning("presence store unavailable during logout of operator %s", operator.id)
+        return False
+    transaction.on_commit(
+        lambda: events.publish(events.operator_group(operator.id), {"type": "operator.logout", "device": device})
+    )
+    if live:
+        return False
+    changed = operator_set_status(operator=operator, status=Status.OFFLINE, source=Source.LOGOUT, now=now)
+    if not changed:
+        chat_box_refresh_on_commit(account_id=operator.account_id)
+    return changed
+
+
+def presence_sweep(*, now: datetime | None = None) -> int:
+    """Mark offline every online operator whose presence expired (beat task).
+
+    Safe to run concurrently: expired entries are claimed atomically in the
+    store, the status update is conditional, and a short lock keeps two beats
+    from doing the same work. Returns the number of operators switched offline.
+    """
+    now = now or timezone.now()
+    store = get_store()
+    with store.lock("sweep", timeout=max(settings.PRESENCE_SWEEP_SECONDS, 5), blocking=False) as acquired:
+        if not acquired:
+            return 0
+        if store.ensure_epoch():
+            presence_reseed(now=now)
+        swept = 0
+        while True:
+            claimed = store.claim_expired(now=now.timestamp(), limit=SWEEP_BATCH)
+            if not claimed:
+                break
+            swept += _sweep_claimed(claimed, now=now)
+            if len(claimed) < SWEEP_BATCH:
+                break
+        return swept
+
+
+def _sweep_claimed(claimed: list[OperatorRef], *, now: datetime) -> int:
+    by_account: dict[int, list[int]] = defaultdict(list)
+    for ref in claimed:
+        by_account[ref.account_id].append(ref.operator_id)
+    # A heartbeat that slipped in after the claim made the operator present again.
+    store = get_store()
+    moment = now.timestamp()
+    candidates = []
+    for account_id, operator_ids in by_account.items():
+        until = store.present_until_map(account_id=account_id)
+        candidates += [(account_id, op_id) for op_id in operator_ids if until.get(op_id, 0) <= moment]
+    if not candidates:
+        return 0
+    switched = _switch_offline([op_id for _acc, op_id in candidates], now=now)
+    if switched:
+        StatusEvent.objects.bulk_create(
+            StatusEvent(
+                account_id=acc,
+                operator_id=op_id,
+                old=Status.ONLINE,
+                new=Status.OFFLINE,
+                source=Source.STALE_SWEEP,
+                at=now,
+            )
+            for op_id, acc in switched
+        )
+    changes: dict[int, list[tuple[int, str, str]]] = defaultdict(list)
+    for op_id, acc in switched:
+        changes[acc].append((op_id, Status.OFFLINE, Source.STALE_SWEEP))
+    for account_id, account_changes in changes.items():
+        _after_status_change(account_id=account_id, changes=account_changes)
+    return len(switched)
+
+
+def _switch_offline(operator_ids: list[int], *, now: datetime) -> list[tuple[int, int]]:
+    """One conditional UPDATE … RETURNING for a batch: only rows still online
+    flip, so of two concurrent sweeps each operator is switched exactly once."""
+    table = Operator._meta.db_table
+    switched = []
+    with transaction.atomic(), connection.cursor() as cursor:
+        for start in range(0, len(operator_ids), 1000):
+            chunk = operator_ids[start : start + 1000]
+            marks = ",".join(["%s"] * len(chunk))
+            cursor.execute(
+                f"UPDATE {table} SET status = %s, status_changed_at = %s "  # noqa: S608 (no user input)
+                f"WHERE status = %s AND id IN ({marks}) RETURNING id, account_id",
+                [Status.OFFLINE, now, Status.ONLINE, *chunk],
+            )
+            switched += cursor.fetchall()
+    return switched
+
+
+def presence_reseed(*, now: datetime) -> None:
+    """The store lost its data (Redis restarted empty): give every online
+    operator one grace period to be heard from again instead of sweeping them
+    offline at once or never."""
+    rows = Operator.objects.filter(status=Status.ONLINE, account__isnull=False).values_list(
+        "id", "account_id", "account__stale_after_seconds"
+    )
+    store = get_store()
+    for operator_id, account_id, grace in rows.iterator():
+        store.seed(ref=OperatorRef(account_id, operator_id), present_until=(now + timedelta(seconds=grace)).timestamp())
+
+
+# --- accounts and operators -------------------------------------------------------
+
+
+@transaction.atomic
+def account_create(*, name: str, email: str, password: str | None, display_name: str = "") -> tuple[Account, Operator]:
+    """A new account with its owner operator."""
+    account = Account(name=name)
+    account.full_clean()
+    account.save()
+    owner = operator_create(
+        account=account, email=email, display_name=display_name or name, password=password, role=Operator.Role.OWNER
+    )
+    chat_box_refresh_on_commit(account_id=account.id)
+    return account, owner
+
+
+def account_update(*, account: Account, **fields: object) -> Account:
+    allowed = {"name", "timezone", "stale_after_seconds", "allowed_origins", "language"}
+    unknown = set(fields) - allowed
+    if unknown:
+        raise ValueError(f"unknown account fields: {sorted(unknown)}")
+    for name, value in fields.items():
+        setattr(account, name, value)
+    account.full_clean()
+    account.save()
+    chat_box_refresh_on_commit(account_id=account.id)
+    return account
+
+
+def operator_create(
+    *,
+    account: Account,
+    email: str,
+    display_name: str,
+    password: str | None = None,
+    role: str = Operator.Role.AGENT,
+) -> Operator:
+    """A new operator, offline: creating or logging in never switches anyone online."""
+    email = Operator.objects.normalize_email(email).lower()
+    operator = Operator(account=account, email=email, display_name=display_name, role=role)
+    operator.set_unusable_password()
+    operator.full_clean(exclude=["password"])
+    if password:
+        try:
+            validate_password(password, operator)
+        except ValidationError as exc:
+            raise ValidationError({"password": exc.messages}) from None
+        operator.set_password(password)
+    operator.save()
+    return operator
+
+
+def operator_update(*, operator: Operator, **fields: object) -> Operator:
+    allowed = {"display_name", "role", "email", "language", "avatar", "is_active"}
+    unknown = set(fields) - allowed
+    if unknown:
+        raise ValueError(f"unknown operator fields: {sorted(unknown)}")
+    for name, value in fields.items():
+        setattr(operator, name, value)
+    if "email" in fields:
+        operator.email = Operator.objects.normalize_email(operator.email).lower()
+    operator.full_clean(exclude=["password"])
+    operator.save()
+    if "is_active" in fields:
+        chat_box_refresh_on_commit(account_id=operator.account_id)
+    return operator
+
+
+@transaction.atomic
+def operator_delete(*, operator: Operator) -> None:
+    account_id = operator.account_id
+    ref = OperatorRef(account_id, operator.id)
+    operator.delete()
+    try:
+        get_store().logout(ref=ref, device="*", now=timezone.now().timestamp(), ttl=_ttl())
+    except StoreUnavailable:
+        pass
+    transaction.on_commit(
+        lambda: events.publish(events.operator_group(ref.operator_id), {"type": "operator.logout", "device": "*"})
+    )
+    chat_box_refresh_on_commit(account_id=account_id)

@@ -1,0 +1,432 @@
+"""The presence store: live connections, presence deadlines and chat box snapshots.
+
+Two implementations of one contract — Redis for production (shared by every
+process, atomic through Lua) and process memory for the embedded mode. The
+contract tests in ``tests/presence/test_store.py`` run against both.
+
+Vocabulary:
+* a *connection* is one device's live link (a WebSocket, or a REST client
+  heartbeating); it holds its last heartbeat time and a *device* tag that
+  groups the connections a logout ends (one browser session, one API token);
+* ``present_until`` is the instant an operator stops being present if nothing
+  more is heard: ``last heartbeat + max(TTL, grace)`` while a connection lives,
+  ``close time + grace`` after the last one closed, *now* after a logout;
+* a *snapshot* is the materialised chat box state of an account, with a
+  ``version`` bumped only when its content changes.
+
+Times are server-time POSIX seconds (floats) passed in by the caller, so tests
+travel time and every process agrees on one clock source per call.
+"""
+
+import contextlib
+import json
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cache
+
+import redis
+from django.conf import settings
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
+
+
+@dataclass(frozen=True)
+class Connection:
+    conn_id: str
+    device: str
+    last_heartbeat: float
+
+
+@dataclass(frozen=True)
+class OperatorRef:
+    account_id: int
+    operator_id: int
+
+    @property
+    def member(self) -> str:
+        return f"{self.account_id}:{self.operator_id}"
+
+    @classmethod
+    def parse(cls, member: str | bytes) -> "OperatorRef":
+        text = member.decode() if isinstance(member, bytes) else member
+        account_id, operator_id = text.split(":")
+        return cls(int(account_id), int(operator_id))
+
+
+class StoreUnavailable(Exception):
+    """The presence store could not be reached; callers degrade, never crash."""
+
+
+def _snapshot_full(body: str, version: int) -> str:
+    return body[:-1] + f',"version":{version}}}'
+
+
+class MemoryStore:
+    """Process-memory store for the embedded mode (one process)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self.reset()
+
+    def reset(self) -> None:
+        with self._lock:
+            self._conns: dict[OperatorRef, dict[str, tuple[float, str]]] = {}
+            self._until: dict[OperatorRef, float] = {}
+            self._snap: dict[int, tuple[str, int, str]] = {}
+            self._due: dict[int, float] = {}
+            self._widget_keys: dict[str, int] = {}
+            self._epoch = False
+            self._locks: dict[str, float] = {}
+
+    # -- presence ---------------------------------------------------------
+    def touch(self, *, ref: OperatorRef, conn_id: str, device: str, now: float, present_until: float) -> bool:
+        with self._lock:
+            previous = self._until.get(ref)
+            self._conns.setdefault(ref, {})[conn_id] = (now, device)
+            if previous is None or present_until > previous:
+                self._until[ref] = present_until
+            return previous is None or previous <= now
+
+    def disconnect(self, *, ref: OperatorRef, conn_id: str, now: float, ttl: float, grace: float) -> int:
+        with self._lock:
+            conns = self._conns.get(ref, {})
+            conns.pop(conn_id, None)
+            best, live = now + grace, 0
+            for other, (heartbeat, _device) in list(conns.items()):
+                if heartbeat + ttl > now:
+                    live += 1
+                    best = max(best, heartbeat + max(ttl, grace))
+                else:
+                    del conns[other]
+            if ref in self._until or live:
+                self._until[ref] = best
+            return live
+
+    def logout(self, *, ref: OperatorRef, device: str, now: float, ttl: float) -> int:
+        with self._lock:
+            conns = self._conns.get(ref, {})
+            for conn_id, (_heartbeat, tag) in list(conns.items()):
+                if tag == device:
+                    del conns[conn_id]
+            live = sum(1 for heartbeat, _tag in conns.values() if heartbeat + ttl > now)
+            if not live and ref in self._until:
+                self._until[ref] = now
+            return live
+
+    def connections(self, *, ref: OperatorRef, now: float, ttl: float) -> list[Connection]:
+        with self._lock:
+            conns = self._conns.get(ref, {})
+            return sorted(
+                (Connection(conn_id, device, hb) for conn_id, (hb, device) in conns.items() if hb + ttl > now),
+                key=lambda conn: conn.conn_id,
+            )
+
+    def present_until_map(self, *, account_id: int) -> dict[int, float]:
+        with self._lock:
+            return {ref.operator_id: until for ref, until in self._until.items() if ref.account_id == account_id}
+
+    def seed(self, *, ref: OperatorRef, present_until: float) -> None:
+        with self._lock:
+            self._until.setdefault(ref, present_until)
+
+    def claim_expired(self, *, now: float, limit: int) -> list[OperatorRef]:
+        with self._lock:
+            expired = sorted((until, ref.member, ref) for ref, until in self._until.items() if until <= now)[:limit]
+            for _until, _member, ref in expired:
+                del self._until[ref]
+                self._conns.pop(ref, None)
+            return [ref for _until, _member, ref in expired]
+
+    def ensure_epoch(self) -> bool:
+        with self._lock:
+            fresh = not self._epoch
+            self._epoch = True
+            return fresh
+
+    # -- snapshots ----------------------------------------------------------
+    def snapshot_store(
+        self, *, account_id: int, widget_key: str, body: str, due_at: float | None, now: float
+    ) -> int | None:
+        with self._lock:
+            self._widget_keys[widget_key] = account_id
+            if due_at is None:
+                self._due.pop(account_id, None)
+            else:
+                self._due[account_id] = due_at
+            current = self._snap.get(account_id)
+            if current is not None and current[0] == body:
+                return None
+            version = current[1] + 1 if current else int(now * 1000)
+            self._snap[account_id] = (body, version, _snapshot_full(body, version))
+            return version
+
+    def snapshot_json(self, *, account_id: int) -> str | None:
+        with self._lock:
+            current = self._snap.get(account_id)
+            return current[2] if current else None
+
+    def snapshot_drop(self, *, account_id: int, widget_key: str) -> None:
+        with self._lock:
+            self._snap.pop(account_id, None)
+            self._due.pop(account_id, None)
+            self._widget_keys.pop(widget_key, None)
+
+    def account_for_widget_key(self, widget_key: str) -> int | None:
+        with self._lock:
+            return self._widget_keys.get(widget_key)
+
+    def due_accounts(self, *, now: float, limit: int) -> list[int]:
+        with self._lock:
+            return sorted(acc for acc, due in self._due.items() if due <= now)[:limit]
+
+    # -- locks ----------------------------------------------------------------
+    @contextlib.contextmanager
+    def lock(self, name: str, *, timeout: float, blocking: bool = True) -> Iterator[bool]:
+        deadline = time.monotonic() + (timeout if blocking else 0)
+        while True:
+            with self._lock:
+                held_until = self._locks.get(name, 0)
+                if held_until <= time.monotonic():
+                    self._locks[name] = time.monotonic() + timeout
+                    break
+            if time.monotonic() >= deadline:
+                yield False
+                return
+            time.sleep(0.005)
+        try:
+            yield True
+        finally:
+            with self._lock:
+                self._locks.pop(name, None)
+
+
+_TOUCH = """
+local prev = tonumber(redis.call('HGET', KEYS[2], ARGV[5]))
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. '|' .. ARGV[3])
+local new = tonumber(ARGV[4])
+redis.call('EXPIREAT', KEYS[1], math.ceil(new) + 60)
+if (not prev) or new > prev then
+  redis.call('HSET', KEYS[2], ARGV[5], ARGV[4])
+  redis.call('ZADD', KEYS[3], new, ARGV[6])
+end
+if (not prev) or prev <= tonumber(ARGV[2]) then return 1 end
+return 0
+"""
+
+_DISCONNECT = """
+redis.call('HDEL', KEYS[1], ARGV[1])
+local now, ttl, grace = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local best, live = now + grace, 0
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all, 2 do
+  local hb = tonumber(string.match(all[i + 1], '^([^|]+)'))
+  if hb + ttl > now then
+    live = live + 1
+    best = math.max(best, hb + math.max(ttl, grace))
+  else
+    redis.call('HDEL', KEYS[1], all[i])
+  end
+end
+if live > 0 or redis.call('HEXISTS', KEYS[2], ARGV[5]) == 1 then
+  redis.call('HSET', KEYS[2], ARGV[5], tostring(best))
+  redis.call('ZADD', KEYS[3], best, ARGV[6])
+end
+return live
+"""
+
+_LOGOUT = """
+local now, ttl = tonumber(ARGV[2]), tonumber(ARGV[3])
+local live = 0
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all, 2 do
+  local hb, device = string.match(all[i + 1], '^([^|]+)|(.*)$')
+  if device == ARGV[1] then
+    redis.call('HDEL', KEYS[1], all[i])
+  elseif tonumber(hb) + ttl > now then
+    live = live + 1
+  end
+end
+if live == 0 and redis.call('HEXISTS', KEYS[2], ARGV[4]) == 1 then
+  redis.call('HSET', KEYS[2], ARGV[4], ARGV[2])
+  redis.call('ZADD', KEYS[3], now, ARGV[5])
+end
+return live
+"""
+
+# Claims expired operators atomically: a heartbeat either lands before (the
+# score moved past now, not claimed) or after (a fresh entry), never between.
+_CLAIM = """
+local members = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+for _, member in ipairs(members) do
+  redis.call('ZREM', KEYS[1], member)
+  local acc, op = string.match(member, '^(%d+):(%d+)$')
+  redis.call('HDEL', ARGV[3] .. ':a:' .. acc .. ':until', op)
+  redis.call('DEL', ARGV[3] .. ':a:' .. acc .. ':op:' .. op .. ':conns')
+end
+return members
+"""
+
+_SEED = """
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 1 then
+  redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
+end
+return 0
+"""
+
+_SNAPSHOT = """
+redis.call('SET', KEYS[3], ARGV[2])
+if ARGV[3] == '' then redis.call('ZREM', KEYS[2], ARGV[2]) else redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2]) end
+local body = redis.call('HGET', KEYS[1], 'body')
+if body == ARGV[1] then return 0 end
+local version = tonumber(redis.call('HGET', KEYS[1], 'version'))
+if version then version = version + 1 else version = tonumber(ARGV[4]) end
+local full = string.sub(ARGV[1], 1, -2) .. ',"version":' .. string.format('%d', version) .. '}'
+redis.call('HSET', KEYS[1], 'body', ARGV[1], 'version', string.format('%d', version), 'full', full)
+return version
+"""
+
+
+class RedisStore:
+    """Redis store shared by every web, worker and beat process."""
+
+    def __init__(self, url: str, prefix: str) -> None:
+        self.prefix = prefix
+        self.client = redis.Redis.from_url(
+            url,
+            socket_timeout=5,
+            socket_connect_timeout=2,
+            health_check_interval=15,
+            retry=Retry(ExponentialBackoff(cap=1, base=0.05), retries=3),
+            retry_on_error=[redis.ConnectionError, redis.TimeoutError],
+        )
+        self._touch = self.client.register_script(_TOUCH)
+        self._disconnect = self.client.register_script(_DISCONNECT)
+        self._logout = self.client.register_script(_LOGOUT)
+        self._claim = self.client.register_script(_CLAIM)
+        self._seed = self.client.register_script(_SEED)
+        self._snapshot = self.client.register_script(_SNAPSHOT)
+
+    def _keys(self, ref: OperatorRef) -> list[str]:
+        p = self.prefix
+        return [f"{p}:a:{ref.account_id}:op:{ref.operator_id}:conns", f"{p}:a:{ref.account_id}:until", f"{p}:until"]
+
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except redis.RedisError as exc:
+            raise StoreUnavailable(str(exc)) from exc
+
+    def reset(self) -> None:
+        with self._errors():
+            for key in self.client.scan_iter(match=f"{self.prefix}:*", count=1000):
+                self.client.delete(key)
+
+    # -- presence ---------------------------------------------------------
+    def touch(self, *, ref: OperatorRef, conn_id: str, device: str, now: float, present_until: float) -> bool:
+        with self._errors():
+            args = [conn_id, repr(now), device, repr(present_until), ref.operator_id, ref.member]
+            return bool(self._touch(keys=self._keys(ref), args=args))
+
+    def disconnect(self, *, ref: OperatorRef, conn_id: str, now: float, ttl: float, grace: float) -> int:
+        with self._errors():
+            args = [conn_id, repr(now), ttl, grace, ref.operator_id, ref.member]
+            return int(self._disconnect(keys=self._keys(ref), args=args))
+
+    def logout(self, *, ref: OperatorRef, device: str, now: float, ttl: float) -> int:
+        with self._errors():
+            args = [device, repr(now), ttl, ref.operator_id, ref.member]
+            return int(self._logout(keys=self._keys(ref), args=args))
+
+    def connections(self, *, ref: OperatorRef, now: float, ttl: float) -> list[Connection]:
+        with self._errors():
+            raw = self.client.hgetall(self._keys(ref)[0])
+        result = []
+        for conn_id, value in raw.items():
+            heartbeat, _, device = value.decode().partition("|")
+            if float(heartbeat) + ttl > now:
+                result.append(Connection(conn_id.decode(), device, float(heartbeat)))
+        return sorted(result, key=lambda conn: conn.conn_id)
+
+    def present_until_map(self, *, account_id: int) -> dict[int, float]:
+        with self._errors():
+            raw = self.client.hgetall(f"{self.prefix}:a:{account_id}:until")
+        return {int(op): float(until) for op, until in raw.items()}
+
+    def seed(self, *, ref: OperatorRef, present_until: float) -> None:
+        with self._errors():
+            keys = self._keys(ref)[1:]
+            self._seed(keys=keys, args=[ref.operator_id, repr(present_until), ref.member])
+
+    def claim_expired(self, *, now: float, limit: int) -> list[OperatorRef]:
+        with self._errors():
+            members = self._claim(keys=[f"{self.prefix}:until"], args=[repr(now), limit, self.prefix])
+        return [OperatorRef.parse(member) for member in members]
+
+    def ensure_epoch(self) -> bool:
+        with self._errors():
+            return bool(self.client.set(f"{self.prefix}:epoch", "1", nx=True))
+
+    # -- snapshots ----------------------------------------------------------
+    def snapshot_store(
+        self, *, account_id: int, widget_key: str, body: str, due_at: float | None, now: float
+    ) -> int | None:
+        p = self.prefix
+        keys = [f"{p}:a:{account_id}:snap", f"{p}:due", f"{p}:wk:{widget_key}"]
+        args = [body, account_id, "" if due_at is None else repr(due_at), int(now * 1000)]
+        with self._errors():
+            version = int(self._snapshot(keys=keys, args=args))
+        return version or None
+
+    def snapshot_json(self, *, account_id: int) -> str | None:
+        with self._errors():
+            raw = self.client.hget(f"{self.prefix}:a:{account_id}:snap", "full")
+        return raw.decode() if raw is not None else None
+
+    def snapshot_drop(self, *, account_id: int, widget_key: str) -> None:
+        p = self.prefix
+        with self._errors():
+            self.client.delete(f"{p}:a:{account_id}:snap", f"{p}:wk:{widget_key}", f"{p}:a:{account_id}:until")
+            self.client.zrem(f"{p}:due", account_id)
+
+    def account_for_widget_key(self, widget_key: str) -> int | None:
+        with self._errors():
+            raw = self.client.get(f"{self.prefix}:wk:{widget_key}")
+        return int(raw) if raw is not None else None
+
+    def due_accounts(self, *, now: float, limit: int) -> list[int]:
+        with self._errors():
+            raw = self.client.zrangebyscore(f"{self.prefix}:due", "-inf", repr(now), start=0, num=limit)
+        return [int(acc) for acc in raw]
+
+    # -- locks ----------------------------------------------------------------
+    @contextlib.contextmanager
+    def lock(self, name: str, *, timeout: float, blocking: bool = True) -> Iterator[bool]:
+        lock = self.client.lock(
+            f"{self.prefix}:lock:{name}", timeout=timeout, blocking=blocking, blocking_timeout=timeout
+        )
+        with self._errors():
+            acquired = lock.acquire()
+        try:
+            yield acquired
+        finally:
+            if acquired:
+                with contextlib.suppress(redis.RedisError):
+                    lock.release()
+
+
+PresenceStore = MemoryStore | RedisStore
+
+
+@cache
+def get_store() -> PresenceStore:
+    if settings.REDIS_URL:
+        return RedisStore(settings.REDIS_URL, settings.REDIS_PREFIX)
+    return MemoryStore()
+
+
+def dumps(data: object) -> str:
+    """Canonical JSON, so equal snapshots compare equal as strings."""
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)

@@ -1,0 +1,37 @@
+import socket
+
+import pytest
+from django.conf import settings
+
+from presence.store import get_store
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def pytest_sessionstart(session):
+    # A missing service is a failure, never a silent skip.
+    if settings.EMBEDDED:
+        return
+    for name, port in (("PostgreSQL", 5432), ("Redis", 6379)):
+        if not _reachable("127.0.0.1", port):
+            pytest.exit(f"{name} is not reachable on 127.0.0.1:{port}; start it (see README)", returncode=3)
+
+
+@pytest.fixture(autouse=True)
+def clean_store():
+    """Every test starts with an empty presence store."""
+    store = get_store()
+    store.reset()
+    yield store
+    store.reset()
+
+
+@pytest.fixture
+def store(clean_store):
+    return clean_store

@@ -1,0 +1,26 @@
+"""Settings for the test suite.
+
+CHATSTATUS_TEST_MODE=production (default): real PostgreSQL and Redis.
+CHATSTATUS_TEST_MODE=embedded: SQLite and the in-memory store and layer.
+Each xdist worker gets its own Redis key prefix (and pytest-django its own database).
+"""
+
+import os
+
+MODE = os.environ.get("CHATSTATUS_TEST_MODE", "production")
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
+os.environ.setdefault("SECRET_KEY", "test-secret-key-" + "x" * 50)
+os.environ["REDIS_PREFIX"] = f"cstest{WORKER}"
+if MODE == "embedded":
+    os.environ.pop("REDIS_URL", None)
+    os.environ["DATABASE_URL"] = "sqlite:///" + os.path.join(os.path.dirname(__file__), "..", "var", "test.sqlite3")
+else:
+    os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
+    os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")
+
+from chatstatus.settings import *  # noqa: E402, F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
+CELERY_TASK_ALWAYS_EAGER = True
+MEDIA_ROOT = os.path.join(os.path.dirname(__file__), "..", "var", f"test-media-{WORKER}")
