@@ -1,0 +1,115 @@
+"""Real server processes for browser and integration tests.
+
+``ServerProcess`` starts Daphne (or Celery) in a subprocess that shares the
+test database and the test's Redis prefix, and waits until it answers.
+"""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "artifacts"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def server_env(**extra: str) -> dict[str, str]:
+    """The environment of a child process that sees what this test sees."""
+    db = connection.settings_dict
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST")}
+    env.update(
+        DJANGO_SETTINGS_MODULE="chatstatus.settings",
+        SECRET_KEY=settings.SECRET_KEY,
+        REDIS_PREFIX=settings.REDIS_PREFIX,
+        MEDIA_ROOT=str(settings.MEDIA_ROOT),
+        PYTHONUNBUFFERED="1",
+    )
+    if settings.REDIS_URL:
+        env["REDIS_URL"] = settings.REDIS_URL
+    if db["ENGINE"].endswith("postgresql"):
+        env["DATABASE_URL"] = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    else:
+        env["DATABASE_URL"] = f"sqlite:///{db['NAME']}"
+    env.update(extra)
+    return env
+
+
+def wait_for_port(port: int, *, timeout: float = 30, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode} before listening on {port}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)  # polling a port that is not open yet; there is no event to wait on
+    raise TimeoutError(f"nothing listened on port {port} within {timeout} s")
+
+
+class ServerProcess:
+    def __init__(self, args: list[str], *, env: dict[str, str], log_name: str) -> None:
+        ARTIFACTS.mkdir(exist_ok=True)
+        self.log_path = ARTIFACTS / f"{log_name}.log"
+        self._log = self.log_path.open("w")
+        self.proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT)
+
+    def kill(self) -> None:
+        """SIGKILL: the process gets no chance to clean up (a crash)."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self._log.close()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+class Daphne(ServerProcess):
+    def __init__(self, *, name: str = "daphne", port: int | None = None, **extra_env: str) -> None:
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        args = [
+            sys.executable,
+            "-m",
+            "daphne",
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "--backlog",
+            "2048",
+            "chatstatus.asgi:application",
+        ]
+        super().__init__(args, env=server_env(**extra_env), log_name=f"{name}-{self.port}")
+        wait_for_port(self.port, proc=self.proc)
+
+
+class Celery(ServerProcess):
+    def __init__(self, role: str, *, name: str | None = None, **extra_env: str) -> None:
+        args = [sys.executable, "-m", "celery", "-A", "chatstatus", role, "--loglevel", "INFO"]
+        if role == "worker":
+            args += ["--pool", "solo", "--without-gossip", "--without-mingle", "--without-heartbeat"]
+        else:
+            args += ["--schedule", str(ARTIFACTS / f"celerybeat-{os.getpid()}-{time.monotonic_ns()}")]
+        super().__init__(args, env=server_env(**extra_env), log_name=name or f"celery-{role}-{os.getpid()}")
