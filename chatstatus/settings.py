@@ -203,7 +203,13 @@ CORS_EXPOSE_HEADERS = ["ETag"]
 # EMAIL_BACKEND names the backend class; EMAIL_HOST/EMAIL_PORT/... configure SMTP.
 MAILERS = {
     "default": {
-        "BACKEND": env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend"),
+        # Embedded mode prints e-mails to the console; production sends them by SMTP.
+        "BACKEND": env_str(
+            "EMAIL_BACKEND",
+            "django.core.mail.backends.console.EmailBackend"
+            if EMBEDDED
+            else "django.core.mail.backends.smtp.EmailBackend",
+        ),
         "OPTIONS": {
             key.lower(): value
             for key, value in {

@@ -23,7 +23,8 @@ def _members(*, account: Account, member_ids: Iterable[int]) -> list[Operator]:
 @transaction.atomic
 def group_create(*, account: Account, key: str, name: str, member_ids: Iterable[int] = ()) -> Group:
     group = Group(account=account, key=key, name=name)
-    group.full_clean()
+    # The unique (account, key) constraint is checked here so the error names the field.
+    group.full_clean(validate_constraints=False)
     if Group.objects.filter(account=account, key=key).exists():
         raise ValidationError({"key": _("A group with this key already exists.")})
     group.save()
@@ -42,7 +43,7 @@ def group_update(
         group.key = key
     if name is not None:
         group.name = name
-    group.full_clean()
+    group.full_clean(validate_constraints=False)
     group.save()
     if member_ids is not None:
         group_set_members(group=group, member_ids=member_ids)

@@ -1,0 +1,78 @@
+"""Configuration comes from the environment; a bad value stops start-up naming the variable."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.live import ROOT
+
+PRODUCTION_ENV = {
+    "DEBUG": "0",
+    "SECRET_KEY": "a-production-secret-key-that-is-long-enough-0123456789abcdefgh",
+    "ALLOWED_HOSTS": "status.example.com",
+    "REDIS_URL": "redis://127.0.0.1:6379/0",
+    "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/test",
+    "SECURE_HTTPS": "1",
+}
+
+
+def manage(*args: str, **env: str) -> subprocess.CompletedProcess:
+    base = {
+        k: v for k, v in os.environ.items() if k not in PRODUCTION_ENV and not k.startswith(("PRESENCE_", "PYTEST"))
+    }
+    base["DJANGO_SETTINGS_MODULE"] = "chatstatus.settings"
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env={**base, **env}, capture_output=True, text=True, timeout=60
+    )
+
+
+BAD_VALUES = [
+    ("PRESENCE_HEARTBEAT_SECONDS", "soon"),
+    ("PRESENCE_HEARTBEAT_SECONDS", "0"),
+    ("PRESENCE_CONNECTION_TTL_SECONDS", "-5"),
+    ("PRESENCE_SWEEP_SECONDS", "1.5"),
+    ("DEBUG", "maybe"),
+    ("REDIS_URL", "localhost:6379"),
+    ("SECRET_KEY", "short"),
+]
+
+
+@pytest.mark.parametrize(("name", "value"), BAD_VALUES)
+def test_a_bad_value_stops_start_up_with_a_message_naming_the_variable(name, value):
+    result = manage("check", **{name: value})
+    assert result.returncode != 0
+    assert name in result.stderr
+    assert "Traceback" not in result.stderr.splitlines()[-1]
+
+
+def test_the_connection_ttl_must_cover_three_heartbeats():
+    result = manage("check", PRESENCE_HEARTBEAT_SECONDS="30", PRESENCE_CONNECTION_TTL_SECONDS="60")
+    assert result.returncode != 0
+    assert "PRESENCE_CONNECTION_TTL_SECONDS" in result.stderr
+    assert "PRESENCE_HEARTBEAT_SECONDS" in result.stderr
+
+
+def test_unset_variables_give_the_embedded_defaults():
+    code = (
+        "from django.conf import settings as s;"
+        "print(s.EMBEDDED, s.PRESENCE_HEARTBEAT_SECONDS, s.PRESENCE_CONNECTION_TTL_SECONDS, s.PRESENCE_SWEEP_SECONDS,"
+        "s.DATABASES['default']['ENGINE'], s.CHANNEL_LAYERS['default']['BACKEND'])"
+    )
+    result = manage("shell", "-v", "0", "-c", code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [
+        "True",
+        "25",
+        "75",
+        "15",
+        "django.db.backends.sqlite3",
+        "channels.layers.InMemoryChannelLayer",
+    ]
+
+
+def test_the_documented_production_settings_pass_the_deployment_checks():
+    result = manage("check", "--deploy", "--fail-level", "WARNING", **PRODUCTION_ENV)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
