@@ -90,17 +90,9 @@ class Daphne(ServerProcess):
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         args = [
-            sys.executable,
-            "-m",
-            "daphne",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(self.port),
-            "--backlog",
-            "2048",
-            "chatstatus.asgi:application",
-        ]
+            sys.executable, "-m", "daphne", "-e", f"tcp:port={self.port}:interface=127.0.0.1:backlog=2048",
+            "--websocket-max-message-size", "65536", "chatstatus.asgi:application",
+        ]  # fmt: skip
         super().__init__(args, env=server_env(**extra_env), log_name=f"{name}-{self.port}")
         wait_for_port(self.port, proc=self.proc)
 
