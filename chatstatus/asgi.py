@@ -16,16 +16,13 @@ from chatstatus.ticker import with_ticker  # noqa: E402
 from presence.consumers import OperatorConsumer  # noqa: E402
 from widget.consumers import WidgetConsumer  # noqa: E402
 
+# Widget sockets are public and many: they skip the session/auth lookup that
+# operator sockets need, so connecting a visitor costs no database query.
 websocket_urlpatterns = [
-    path("ws/operator/", OperatorConsumer.as_asgi()),
+    path("ws/operator/", AuthMiddlewareStack(OperatorConsumer.as_asgi())),
     path("ws/widget/<str:widget_key>/", WidgetConsumer.as_asgi()),
 ]
 
-router = ProtocolTypeRouter(
-    {
-        "http": django_asgi_app,
-        "websocket": AuthMiddlewareStack(URLRouter(websocket_urlpatterns)),
-    }
-)
+router = ProtocolTypeRouter({"http": django_asgi_app, "websocket": URLRouter(websocket_urlpatterns)})
 
 application = with_ticker(router) if settings.EMBEDDED else router
