@@ -14,6 +14,7 @@ from django.urls import path  # noqa: E402
 
 from chatstatus.ticker import with_ticker  # noqa: E402
 from presence.consumers import OperatorConsumer  # noqa: E402
+from widget.asgi import with_widget_status  # noqa: E402
 from widget.consumers import WidgetConsumer  # noqa: E402
 
 # Widget sockets are public and many: they skip the session/auth lookup that
@@ -23,6 +24,9 @@ websocket_urlpatterns = [
     path("ws/widget/<str:widget_key>/", WidgetConsumer.as_asgi()),
 ]
 
-router = ProtocolTypeRouter({"http": django_asgi_app, "websocket": URLRouter(websocket_urlpatterns)})
+# The widget status read, the hottest request, is answered in front of Django.
+router = ProtocolTypeRouter(
+    {"http": with_widget_status(django_asgi_app), "websocket": URLRouter(websocket_urlpatterns)}
+)
 
 application = with_ticker(router) if settings.EMBEDDED else router

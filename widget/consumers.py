@@ -3,30 +3,34 @@
 import json
 from urllib.parse import parse_qs
 
+from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from presence import events
-from presence.selectors import account_for_widget_key, widget_box
-from widget.selectors import allowed_origins, widget_snapshot
+from widget import selectors
+from widget.ratelimit import Limit, ratelimit_hit
+from widget.selectors import WidgetAccount, widget_status_body
 
 CLOSE_NOT_FOUND = 4404
 CLOSE_FORBIDDEN_ORIGIN = 4403
+CLOSE_RATE_LIMITED = 4429
+CONNECT_LIMITS = (Limit(count=30, period=60),)
 
 # Serialised once per process and version, not once per socket: a change
 # reaches thousands of sockets of one account in the same process.
-_TEXT_CACHE: dict[tuple[int, int, str | None], str] = {}
+_TEXT_CACHE: dict[tuple[int, int, str | None, str], str] = {}
 _TEXT_CACHE_MAX = 4096
 
 
-def status_text(account_id: int, snapshot: dict, group_key: str | None) -> str | None:
-    cache_key = (account_id, snapshot["version"], group_key)
+def status_text(account: WidgetAccount, snapshot: dict, group_key: str | None) -> str | None:
+    cache_key = (account.account_id, snapshot["version"], group_key, account.tag)
     text = _TEXT_CACHE.get(cache_key)
     if text is None:
-        box = widget_box(snapshot, group_key)
-        if box is None:
+        body = widget_status_body(account=account, snapshot=snapshot, group_key=group_key)
+        if body is None:
             return None
-        text = json.dumps({"type": "status", **box})
+        text = json.dumps({"type": "status", **body})
         if len(_TEXT_CACHE) >= _TEXT_CACHE_MAX:
             _TEXT_CACHE.clear()
         _TEXT_CACHE[cache_key] = text
@@ -40,35 +44,52 @@ def _origin(scope: dict) -> str | None:
     return None
 
 
+def _client_ip(scope: dict) -> str:
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
+
+
 class WidgetConsumer(AsyncWebsocketConsumer):
-    account_id: int | None = None
+    account: WidgetAccount | None = None
     version = -1
 
     async def connect(self) -> None:
+        retry_after = await sync_to_async(ratelimit_hit)(
+            scope="widget-ws", ident=_client_ip(self.scope), limits=CONNECT_LIMITS
+        )
+        if retry_after is not None:
+            await self._refuse(CLOSE_RATE_LIMITED)
+            return
         widget_key = self.scope["url_route"]["kwargs"]["widget_key"]
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         self.group_key = (query.get("group") or [None])[0] or None
-        account_id, snapshot, origins = await database_sync_to_async(self._resolve)(widget_key)
-        if account_id is None or snapshot is None or widget_box(snapshot, self.group_key) is None:
-            await self.close(code=CLOSE_NOT_FOUND)
+        account, snapshot = await database_sync_to_async(self._resolve)(widget_key)
+        if account is None or widget_status_body(account=account, snapshot=snapshot, group_key=self.group_key) is None:
+            await self._refuse(CLOSE_NOT_FOUND)
             return
-        if origins and _origin(self.scope) not in origins:
-            await self.close(code=CLOSE_FORBIDDEN_ORIGIN)
+        if account.allowed_origins and _origin(self.scope) not in account.allowed_origins:
+            await self._refuse(CLOSE_FORBIDDEN_ORIGIN)
             return
-        self.account_id = account_id
-        await self.channel_layer.group_add(events.widget_group(account_id), self.channel_name)
+        self.account = account
+        await self.channel_layer.group_add(events.widget_group(account.account_id), self.channel_name)
         await self.accept()
         await self._push(snapshot)
 
-    def _resolve(self, widget_key: str) -> tuple[int | None, dict | None, list[str]]:
-        account_id = account_for_widget_key(widget_key=widget_key)
-        if account_id is None:
-            return None, None, []
-        return account_id, widget_snapshot(account_id=account_id), allowed_origins(account_id=account_id)
+    async def _refuse(self, code: int) -> None:
+        # A browser sees a close code only on a socket that was accepted; a
+        # refused handshake is an anonymous failure it would keep retrying.
+        await self.accept()
+        await self.close(code=code)
+
+    def _resolve(self, widget_key: str) -> tuple[WidgetAccount | None, dict | None]:
+        account = selectors.widget_account(widget_key=widget_key)
+        if account is None:
+            return None, None
+        return account, selectors.widget_snapshot(account_id=account.account_id)
 
     async def disconnect(self, code: int) -> None:
-        if self.account_id is not None:
-            await self.channel_layer.group_discard(events.widget_group(self.account_id), self.channel_name)
+        if self.account is not None:
+            await self.channel_layer.group_discard(events.widget_group(self.account.account_id), self.channel_name)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         # Visitors only listen; anything they send is ignored (and bounded by the server's frame limit).
@@ -80,7 +101,7 @@ class WidgetConsumer(AsyncWebsocketConsumer):
     async def _push(self, snapshot: dict) -> None:
         if snapshot["version"] <= self.version:
             return
-        text = status_text(self.account_id, snapshot, self.group_key)
+        text = status_text(self.account, snapshot, self.group_key)
         if text is None:  # the group was deleted
             await self.close(code=CLOSE_NOT_FOUND)
             return

@@ -28,6 +28,20 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.production_only)
 
 
+@pytest.fixture(autouse=True)
+def _live_server_helper():
+    """Stands in for pytest-django's helper of the same name, which expects its
+    own ``live_server`` object; ours is a Daphne process."""
+    yield
+
+
+@pytest.fixture(autouse=True)
+def orm_beside_playwright(monkeypatch):
+    # Playwright's sync API keeps an event loop running in this thread; the
+    # test's own ORM calls are still plain synchronous code.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
 @pytest.fixture(scope="session")
 def chromium_path() -> str:
     path = shutil.which("chromium")

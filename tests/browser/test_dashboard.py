@@ -15,20 +15,6 @@ from tests.live import Daphne
 from widget.models import OfflineMessage
 
 
-@pytest.fixture(autouse=True)
-def _live_server_helper():
-    """Stands in for pytest-django's helper of the same name, which expects its
-    own ``live_server`` object; ours is a Daphne process (see conftest)."""
-    yield
-
-
-@pytest.fixture(autouse=True)
-def orm_beside_playwright(monkeypatch):
-    # Playwright's sync API keeps an event loop running in this thread; the
-    # test's own ORM calls are still plain synchronous code.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-
 def server_password(operator: Operator) -> None:
     """The server process hashes with the production hashers, not the tests' MD5:
     store a PBKDF2 hash it can check (few iterations: it upgrades it on log-in)."""

@@ -1,0 +1,152 @@
+"""widget.asgi.with_widget_status answers the status read exactly as the Django view does."""
+
+from datetime import UTC, datetime
+
+import pytest
+import time_machine
+from channels.db import database_sync_to_async
+from channels.testing import HttpCommunicator
+
+from chatstatus.asgi import router
+from hours.services import opening_hours_set
+from presence.models import Status
+from presence.services import operator_set_status
+from tests.factories import make_account, make_group, make_operator
+from tests.widget.helpers import make_present, status_url
+from widget import asgi
+from widget.asgi import with_widget_status
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+fast = with_widget_status(router)
+db = database_sync_to_async
+ORIGIN = (b"origin", b"https://shop.example")
+HOST = (b"host", b"127.0.0.1:8000")
+# Headers only Django's page machinery adds; meaningless for a JSON read.
+DJANGO_ONLY = {b"x-frame-options", b"content-language"}
+
+
+async def get(app, path: str, *headers: tuple[bytes, bytes]) -> dict:
+    communicator = HttpCommunicator(app, "GET", path, headers=[HOST, ORIGIN, *headers])
+    response = await communicator.get_response(timeout=3)
+    await communicator.wait()
+    headers_map: dict[bytes, str] = {}
+    for name, value in response["headers"]:
+        key = name.lower()
+        headers_map[key] = f"{headers_map[key]}, {value.decode()}" if key in headers_map else value.decode()
+    return {"status": response["status"], "body": response["body"], "headers": headers_map}
+
+
+def comparable(response: dict) -> dict:
+    headers = {name: value for name, value in response["headers"].items() if name not in DJANGO_ONLY}
+    # Django's LocaleMiddleware varies on Accept-Language and, as the session is looked
+    # at, SessionMiddleware on Cookie; the answer depends on neither.
+    vary = {part.strip().lower() for part in headers.pop(b"vary", "").split(",") if part.strip()}
+    return {**response, "headers": headers, "vary": vary - {"accept-language", "cookie"}}
+
+
+@pytest.fixture
+def shop():
+    account = make_account(name="Shop", language="cs")
+    seller = make_operator(account=account, status=Status.ONLINE)
+    make_group(account=account, key="sales", members=[seller])
+    make_present(seller)
+    return account
+
+
+@pytest.mark.parametrize("group", [None, "sales", "nope", "g" * 51])
+async def test_it_answers_like_the_django_view(shop, group):
+    account = await db(lambda: shop)()
+    path = status_url(account, group)
+
+    django_answer = await get(router, path)
+    fast_answer = await get(fast, path)
+
+    assert comparable(fast_answer) == comparable(django_answer)
+    assert fast_answer["status"] == (200 if group in (None, "sales") else 404)
+
+
+async def test_it_answers_304_like_the_django_view(shop):
+    account = await db(lambda: shop)()
+    etag = (await get(fast, status_url(account)))["headers"][b"etag"]
+
+    django_answer = await get(router, status_url(account), (b"if-none-match", etag.encode()))
+    fast_answer = await get(fast, status_url(account), (b"if-none-match", etag.encode()))
+
+    assert fast_answer["status"] == 304
+    assert comparable(fast_answer) == comparable(django_answer)
+
+
+async def test_an_unknown_key_answers_like_the_django_view():
+    django_answer = await get(router, "/widget/v1/no-such-key/status")
+    fast_answer = await get(fast, "/widget/v1/no-such-key/status")
+
+    assert fast_answer["status"] == 404
+    assert comparable(fast_answer) == comparable(django_answer)
+
+
+async def test_a_host_django_would_refuse_is_left_to_django(shop):
+    account = await db(lambda: shop)()
+    communicator = HttpCommunicator(fast, "GET", status_url(account), headers=[(b"host", b"evil.example")])
+
+    response = await communicator.get_response(timeout=3)
+
+    assert response["status"] == 400
+
+
+async def test_other_requests_reach_django_unchanged(shop):
+    account = await db(lambda: shop)()
+
+    script = await get(fast, "/widget.js")
+    answers = []
+    for app in (fast, router):
+        post = HttpCommunicator(app, "POST", status_url(account), headers=[HOST])
+        answers.append((await post.get_response(timeout=3))["status"])
+
+    assert script["status"] == 200
+    assert script["headers"][b"content-type"] == "text/javascript; charset=utf-8"
+    assert answers[0] == answers[1] != 200
+
+
+async def test_an_answer_is_reused_for_a_second_then_read_again(shop, monkeypatch):
+    clock = [5000.0]
+    monkeypatch.setattr(asgi, "_clock", lambda: clock[0])
+    account = await db(lambda: shop)()
+    seller = await db(lambda: account.operators.get(memberships__group__key="sales"))()
+    before = await get(fast, status_url(account, "sales"))
+
+    await db(operator_set_status)(operator=seller, status=Status.OFFLINE, source="api")
+    clock[0] += asgi.RECENT_SECONDS - 0.1
+    reused = await get(fast, status_url(account, "sales"))
+    clock[0] += 0.2
+    fresh = await get(fast, status_url(account, "sales"))
+
+    assert reused == before
+    assert b'"status":"online"' in reused["body"]
+    assert b'"status":"offline"' in fresh["body"]
+
+
+async def test_an_answer_due_to_flip_by_schedule_is_never_reused(monkeypatch):
+    monkeypatch.setattr(asgi, "_clock", lambda: 5000.0)  # the second never runs out
+
+    def closed_until_nine():
+        account = make_account()
+        operator = make_operator(account=account, status=Status.ONLINE)
+        opening_hours_set(
+            account=account,
+            enabled=True,
+            timezone="UTC",
+            weekly={"monday": [{"from": "09:00", "to": "17:00"}]},
+            exceptions=[],
+        )
+        make_present(operator)
+        return account
+
+    with time_machine.travel(datetime(2026, 3, 2, 8, 59, 59, tzinfo=UTC), tick=False) as traveller:
+        account = await db(closed_until_nine)()
+        closed = await get(fast, status_url(account))
+        traveller.move_to(datetime(2026, 3, 2, 9, 0, 1, tzinfo=UTC))
+        opened = await get(fast, status_url(account))
+
+    assert b'"reason":"closed"' in closed["body"]
+    assert b'"status":"online"' in opened["body"]
