@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "corsheaders",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "presence",
     "groups",
     "hours",
@@ -191,6 +192,16 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # The docs page ships its own Swagger UI: it works offline and loads nothing from another host.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # One enum name per choice set, where field names alone would make several or clash.
+    "ENUM_NAME_OVERRIDES": {
+        "StatusEnum": "presence.models.Status",
+        "RoleEnum": "presence.models.Operator.Role",
+        "NewOperatorRoleEnum": "presence.serializers.NEW_OPERATOR_ROLES",
+    },
 }
 
 # --- CORS: only the public widget endpoints, any origin, never credentials ----

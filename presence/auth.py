@@ -20,6 +20,10 @@ def token_create(*, operator: Operator, device: str = "", is_mobile: bool = Fals
     return key, token
 
 
+def token_revoke(*, token: ApiToken) -> None:
+    ApiToken.objects.filter(id=token.id).delete()
+
+
 def token_lookup(key: str) -> ApiToken | None:
     if not key or len(key) > 100:
         return None

@@ -1,0 +1,116 @@
+"""No input makes the API fail: every hostile body gets a 4xx, never a 500."""
+
+import json
+
+import pytest
+from django.conf import settings
+
+from tests.api.test_permissions_matrix import TABLE
+from tests.factories import make_group, make_operator
+
+# Every endpoint that reads a body (logout reads none, so it ignores any).
+WRITES = [row for row in TABLE if row.method in ("post", "put", "patch") and row.path != "/api/v1/auth/logout"]
+
+# Bodies that are no JSON object a database can take: refused everywhere.
+BROKEN_BODIES = {
+    "not JSON": b"{not json",
+    "a list": b"[1, 2, 3]",
+    "a string": b'"online"',
+    "null": b"null",
+    "NaN": b'{"status": NaN, "name": NaN}',
+    "nested a thousand levels": b"[" * 100_000 + b"]" * 100_000,
+    "a lone surrogate": b'{"status": "\\ud800", "name": "\\ud800", "email": "\\ud800@x.cz", "key": "\\ud800"}',
+    "too big": b'{"name": "' + b"x" * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 10) + b'"}',
+    "not UTF-8": b'{"name": "\xff\xfe"}',
+}
+# Objects with odd values: an endpoint refuses those in fields it reads and ignores the rest.
+ODD_BODIES = {
+    "a NUL character": b'{"display_name": "a\\u0000b", "name": "a\\u0000b", "device": "\\u0000", "email": "a@b.cz"}',
+    "nulls everywhere": json.dumps(
+        dict.fromkeys(["status", "name", "email", "display_name", "key", "enabled", "weekly", "timezone", "members"])
+    ).encode(),
+    "wrong types everywhere": json.dumps(
+        {
+            "status": 1,
+            "name": {"a": 1},
+            "email": [1],
+            "display_name": [],
+            "key": {},
+            "enabled": [],
+            "weekly": "monday",
+            "exceptions": 5,
+            "timezone": [],
+            "members": {"a": 1},
+            "stale_after_seconds": [],
+            "allowed_origins": {"a": 1},
+            "role": [],
+        }
+    ).encode(),
+    "huge strings": json.dumps(
+        {
+            name: "x" * 100_000
+            for name in ["status", "name", "email", "display_name", "key", "timezone", "device", "password", "role"]
+        }
+    ).encode(),
+    "huge numbers": json.dumps({"members": [10**100], "stale_after_seconds": 10**100, "enabled": 10**100}).encode(),
+}
+
+
+@pytest.fixture
+def world(account, as_owner):
+    target = make_operator(account=account)
+    make_group(account=account, key="sales", members=[target])
+    return {"operator": target.id, "group": "sales"}
+
+
+def send(client, row, world, body: bytes):
+    return getattr(client, row.method)(row.path.format(**world), body, content_type="application/json")
+
+
+@pytest.mark.parametrize("body_name", list(BROKEN_BODIES))
+@pytest.mark.parametrize("row", WRITES, ids=lambda row: f"{row.method.upper()} {row.path}")
+def test_a_broken_body_is_refused_with_a_json_4xx(as_owner, world, row, body_name):
+    response = send(as_owner, row, world, BROKEN_BODIES[body_name])
+    assert 400 <= response.status_code < 500, response.content[:300]
+    assert response["Content-Type"] == "application/json"
+
+
+@pytest.mark.parametrize("body_name", list(ODD_BODIES))
+@pytest.mark.parametrize("row", WRITES, ids=lambda row: f"{row.method.upper()} {row.path}")
+def test_odd_values_never_make_a_server_error(as_owner, world, row, body_name):
+    response = send(as_owner, row, world, ODD_BODIES[body_name])
+    assert response.status_code < 500
+    assert response["Content-Type"] == "application/json"
+
+
+def test_logout_ignores_whatever_body_comes_with_it(as_owner):
+    response = as_owner.post("/api/v1/auth/logout", BROKEN_BODIES["not JSON"], content_type="application/json")
+    assert response.status_code == 204
+
+
+def test_too_big_a_body_is_413(as_owner):
+    response = as_owner.patch("/api/v1/account", BROKEN_BODIES["too big"], content_type="application/json")
+    assert response.status_code == 413
+
+
+def test_a_form_body_is_an_unsupported_media_type(as_owner):
+    response = as_owner.put("/api/v1/me/status", "status=online", content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 415
+
+
+def test_a_lone_surrogate_is_a_parse_error(as_owner):
+    response = as_owner.patch("/api/v1/account", BROKEN_BODIES["a lone surrogate"], content_type="application/json")
+    assert response.status_code == 400
+    assert "detail" in response.json()
+
+
+def test_anonymous_callers_are_told_how_to_authenticate(anonymous, db):
+    response = anonymous.get("/api/v1/me")
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == "Token"
+
+
+@pytest.mark.parametrize("header", ["Token", "Token ", "Token " + "x" * 5000, "Bearer abc", "Token a b", "Token é"])
+def test_malformed_token_headers_are_401(anonymous, db, header):
+    response = anonymous.get("/api/v1/me", HTTP_AUTHORIZATION=header)
+    assert response.status_code == 401
