@@ -96,7 +96,7 @@ class Schedule:
 _available_zones: frozenset[str] | None = None
 
 
-def _is_known_zone(name: str) -> bool:
+def is_known_zone(name: str) -> bool:
     global _available_zones
     # available_timezones() walks the tz database (~10 ms), so do it once.
     if _available_zones is None:
@@ -244,7 +244,7 @@ def parse_schedule(*, timezone: object, weekly: object, exceptions: object) -> S
     errors: dict[str, list[str]] = {}
 
     zone_name = timezone if isinstance(timezone, str) else ""
-    if not zone_name or not _is_known_zone(zone_name):
+    if not zone_name or not is_known_zone(zone_name):
         errors["timezone"] = [f"{_show(timezone)} is not a known IANA time zone (e.g. 'Europe/Prague')."]
 
     weekly_errors: list[str] = []

@@ -14,6 +14,8 @@ from tests.factories import make_account, make_group, make_operator
     ("fields", "field"),
     [
         ({"timezone": "Mars/Olympus"}, "timezone"),
+        ({"timezone": "posixrules"}, "timezone"),
+        ({"timezone": "localtime"}, "timezone"),
         ({"stale_after_seconds": 10}, "stale_after_seconds"),
         ({"stale_after_seconds": 7200}, "stale_after_seconds"),
         ({"allowed_origins": ["example.com"]}, "allowed_origins"),
