@@ -6,9 +6,8 @@ answer is a lookup in the presence store, so the cost is all in the path to it:
 through Django's handler and middleware (which hops into a worker thread, then
 runs a dozen middleware for a cookie-less public read) it costs several times
 the lookup itself. This app answers that one request directly and hands every
-other request, unchanged, to Django. An answer is reused for up to a second
-within a process (the response may be cached for five anyway), so a crowd of
-polling pages costs the store one read per second per key.
+other request, unchanged, to Django. Every answer is read afresh from the
+store, so a read right after a change already shows it.
 
 It gives exactly the answer of ``widget.views.widget_status`` (same selector,
 same body, ETag, 304, cache and CORS headers as django-cors-headers adds for
@@ -16,12 +15,9 @@ same body, ETag, 304, cache and CORS headers as django-cors-headers adds for
 """
 
 import json
-import math
 import re
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
 from urllib.parse import parse_qs
 
 from asgiref.sync import sync_to_async
@@ -90,41 +86,14 @@ async def _respond(send: Callable, status: int, body: bytes, extra: list[tuple[b
 class _Answer:
     etag: str
     body: bytes
-    due_at: float  # POSIX time of the box's next schedule flip (inf: none)
-
-
-# (widget key, group key) → (reusable until, monotonic; the answer, None: not found).
-_recent: dict[tuple[str, str | None], tuple[float, _Answer | None]] = {}
-RECENT_SECONDS = 1.0
-RECENT_MAX = 10_000
-_clock = time.monotonic
-
-
-def _due_at(next_change_at: str | None) -> float:
-    return datetime.fromisoformat(next_change_at).timestamp() if next_change_at else math.inf
 
 
 async def widget_status_answer(widget_key: str, group_key: str | None) -> _Answer | None:
-    """The answer for one key and group, reused for up to a second.
-
-    Responses may be cached publicly for five seconds (``Cache-Control``), and
-    live widgets get changes over their socket; the second only spares the store
-    a read per request when many pages poll one account. An answer whose box is
-    due to flip by schedule is never reused: reads stay level-triggered."""
-    key = (widget_key, group_key)
-    now = _clock()
-    until, answer = _recent.get(key, (0.0, None))
-    if until > now and (answer is None or answer.due_at > time.time()):
-        return answer
+    """The answer for one key and group (None: unknown), from the snapshot."""
     status = await _widget_status(widget_key=widget_key, group_key=group_key)
-    answer = None
-    if status is not None:
-        body = json.dumps(status.body, separators=(",", ":"), ensure_ascii=False).encode()
-        answer = _Answer(status.etag, body, _due_at(status.body["next_change_at"]))
-    if len(_recent) >= RECENT_MAX:
-        _recent.clear()
-    _recent[key] = (now + RECENT_SECONDS, answer)
-    return answer
+    if status is None:
+        return None
+    return _Answer(status.etag, json.dumps(status.body, separators=(",", ":"), ensure_ascii=False).encode())
 
 
 async def widget_status_endpoint(scope: dict, send: Callable, widget_key: str) -> None:
