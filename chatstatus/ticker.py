@@ -7,6 +7,7 @@ first request or connection the server receives.
 
 import asyncio
 import logging
+import math
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -15,20 +16,39 @@ from presence import services
 
 logger = logging.getLogger(__name__)
 
+# Opening-hours boundaries are checked at least this often, like beat does.
+BOUNDARY_SECONDS = 5
+
+
+def ticker_plan(sweep_seconds: int) -> tuple[float, int]:
+    """(seconds between ticks, ticks per sweep): ticks at most BOUNDARY_SECONDS
+    apart that divide the sweep period exactly, so a sweep is never later than
+    its period (15 s → every 5 s, sweep every 3rd tick; 7 s → every 3.5 s, every 2nd)."""
+    ticks = max(1, math.ceil(sweep_seconds / BOUNDARY_SECONDS))
+    return sweep_seconds / ticks, ticks
+
+
+async def ticker_tick(*, sweep: bool) -> None:
+    """One run: the boundary check, and the sweep when it is its turn. One
+    failing does not stop the other, nor the ticker."""
+    try:
+        await sync_to_async(services.chat_box_refresh_due)()
+    except Exception:
+        logger.exception("embedded ticker: opening-hours boundaries failed")
+    if sweep:
+        try:
+            await sync_to_async(services.presence_sweep)()
+        except Exception:
+            logger.exception("embedded ticker: presence sweep failed")
+
 
 async def _run_forever() -> None:
-    period = min(5, settings.PRESENCE_SWEEP_SECONDS)
-    elapsed = 0
+    period, ticks_per_sweep = ticker_plan(settings.PRESENCE_SWEEP_SECONDS)
+    tick = 0
     while True:
         await asyncio.sleep(period)
-        elapsed += period
-        try:
-            await sync_to_async(services.chat_box_refresh_due)()
-            if elapsed >= settings.PRESENCE_SWEEP_SECONDS:
-                elapsed = 0
-                await sync_to_async(services.presence_sweep)()
-        except Exception:
-            logger.exception("embedded ticker run failed")
+        tick += 1
+        await ticker_tick(sweep=tick % ticks_per_sweep == 0)
 
 
 def with_ticker(application):
@@ -36,8 +56,9 @@ def with_ticker(application):
 
     async def app(scope, receive, send):
         nonlocal task
-        if task is None or task.done():
-            task = asyncio.get_running_loop().create_task(_run_forever())
+        loop = asyncio.get_running_loop()
+        if task is None or task.done() or task.get_loop() is not loop:
+            task = loop.create_task(_run_forever())
         return await application(scope, receive, send)
 
     return app

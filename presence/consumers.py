@@ -6,6 +6,7 @@ from urllib.parse import urlsplit
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 
 from presence import events, services
 from presence.auth import parse_authorization, session_device_tag, token_device_tag, token_lookup
@@ -30,11 +31,26 @@ def _header(scope: dict, name: bytes) -> bytes | None:
 
 
 def same_origin(scope: dict) -> bool:
-    """Cookie-authenticated sockets must come from our own pages (CSWSH guard)."""
-    origin, host = _header(scope, b"origin"), _header(scope, b"host")
-    if not origin or not host:
+    """Cookie-authenticated sockets must come from our own pages (CSWSH guard).
+
+    The rules of Django's CSRF origin check: the Origin names the host the
+    request was sent to (``X-Forwarded-Host`` when ``USE_X_FORWARDED_HOST`` is
+    on, behind a proxy that rewrites ``Host``), or is in CSRF_TRUSTED_ORIGINS.
+    """
+    raw_origin = _header(scope, b"origin")
+    if not raw_origin:
         return False
-    return urlsplit(origin.decode("latin-1")).netloc.lower() == host.decode("latin-1").lower()
+    origin = raw_origin.decode("latin-1").strip().lower()
+    if origin in {trusted.lower().rstrip("/") for trusted in settings.CSRF_TRUSTED_ORIGINS}:
+        return True
+    host = _header(scope, b"x-forwarded-host") if settings.USE_X_FORWARDED_HOST else None
+    host = host or _header(scope, b"host")
+    if not host:
+        return False
+    # A chain of proxies lists several hosts; the first is the one the browser used.
+    host_name = host.decode("latin-1").split(",")[0].strip().lower()
+    parts = urlsplit(origin)
+    return parts.scheme in ("http", "https") and parts.netloc == host_name
 
 
 class OperatorConsumer(AsyncWebsocketConsumer):

@@ -3,7 +3,7 @@
 import logging
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+from channels.layers import BaseChannelLayer, get_channel_layer
 from django.conf import settings
 
 logger = logging.getLogger(__name__)
@@ -27,10 +27,26 @@ def widget_group(account_id: int) -> str:
 def publish(group: str, message: dict) -> None:
     """Send once to a group. A failed publish is logged, never raised: state is
     already stored, and clients resync from it on reconnect."""
+    publish_many([(group, message)])
+
+
+def publish_many(messages: list[tuple[str, dict]]) -> None:
+    """Send several (group, message) pairs in order, as one batch.
+
+    From a thread without an event loop (a Celery worker) every
+    ``async_to_sync`` call starts a loop, and the pub/sub layer opens (and, when
+    that loop closes, closes) its own Redis connection for it; one call per
+    batch keeps a sweep that flips many operators from paying that per message.
+    """
     layer = get_channel_layer()
-    if layer is None:
+    if layer is None or not messages:
         return
     try:
-        async_to_sync(layer.group_send)(group, message)
+        async_to_sync(_send_all)(layer, messages)
     except Exception:
-        logger.exception("publish to %s failed", group)
+        logger.exception("publish to %s failed", ", ".join(sorted({group for group, _message in messages})))
+
+
+async def _send_all(layer: BaseChannelLayer, messages: list[tuple[str, dict]]) -> None:
+    for group, message in messages:
+        await layer.group_send(group, message)

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from presence import events
@@ -45,8 +46,10 @@ def operator_payload(operator: Operator) -> dict:
 # --- chat box snapshot --------------------------------------------------------
 
 
-def chat_box_refresh(*, account_id: int, now: datetime | None = None) -> int | None:
-    """Recompute an account's snapshot; store and publish it only if it changed.
+def chat_box_refresh(*, account_id: int, now: datetime | None = None, republish: bool = False) -> int | None:
+    """Recompute an account's snapshot; store and publish it only if it changed
+    (``republish``: publish the stored one even so, for subscribers who may
+    have missed pushes).
 
     Returns the new version, or None when nothing changed. A per-account lock
     serialises recomputes so an older computation never overwrites a newer one.
@@ -56,16 +59,18 @@ def chat_box_refresh(*, account_id: int, now: datetime | None = None) -> int | N
         with store.lock(f"refresh:{account_id}", timeout=10) as acquired:
             if not acquired:
                 logger.warning("refresh lock for account %s not acquired; recomputing anyway", account_id)
-            return _chat_box_refresh_locked(account_id=account_id, now=now)
+            return _chat_box_refresh_locked(account_id=account_id, now=now, republish=republish)
     except StoreUnavailable:
         logger.warning("presence store unavailable; chat box of account %s not refreshed", account_id)
         return None
 
 
-def _chat_box_refresh_locked(*, account_id: int, now: datetime | None) -> int | None:
+def _chat_box_refresh_locked(*, account_id: int, now: datetime | None, republish: bool) -> int | None:
     now = now or timezone.now()
     widget_key = Account.objects.filter(id=account_id).values_list("widget_key", flat=True).first()
     if widget_key is None:
+        # A deleted account: forget its snapshot so boundary runs stop finding it due.
+        get_store().snapshot_drop(account_id=account_id)
         return None
     state = chat_box_state(account_id=account_id, now=now)
     body = chat_box_body(state)
@@ -79,6 +84,9 @@ def _chat_box_refresh_locked(*, account_id: int, now: datetime | None) -> int | 
         now=now.timestamp(),
     )
     if version is None:
+        current = chat_box_snapshot(account_id=account_id) if republish else None
+        if current is not None:
+            transaction.on_commit(lambda: _publish_snapshot(account_id=account_id, snapshot=current))
         return None
     _record_chat_box_flips(account_id=account_id, previous=previous, body=body, version=version, now=now)
     snapshot = {**body, "version": version}
@@ -108,12 +116,18 @@ def _record_chat_box_flips(*, account_id: int, previous: dict | None, body: dict
 
 
 def _publish_snapshot(*, account_id: int, snapshot: dict) -> None:
-    events.publish(events.widget_group(account_id), {"type": "widget.snapshot", "snapshot": snapshot})
-    events.publish(events.account_group(account_id), {"type": "operator.chat_box", "snapshot": snapshot})
+    events.publish_many(
+        [
+            (events.widget_group(account_id), {"type": "widget.snapshot", "snapshot": snapshot}),
+            (events.account_group(account_id), {"type": "operator.chat_box", "snapshot": snapshot}),
+        ]
+    )
 
 
 def chat_box_refresh_on_commit(*, account_id: int) -> None:
-    transaction.on_commit(lambda: chat_box_refresh(account_id=account_id))
+    # Robust: the write is committed whatever happens here; a failing recompute
+    # is logged and must not fail the writer nor the other accounts' work.
+    transaction.on_commit(lambda: chat_box_refresh(account_id=account_id), robust=True)
 
 
 def chat_box_refresh_due(*, now: datetime | None = None) -> int:
@@ -121,9 +135,18 @@ def chat_box_refresh_due(*, now: datetime | None = None) -> int:
     now = now or timezone.now()
     done = 0
     for account_id in get_store().due_accounts(now=now.timestamp(), limit=10_000):
-        chat_box_refresh(account_id=account_id, now=now)
+        _chat_box_refresh_logged(account_id=account_id, now=now)
         done += 1
     return done
+
+
+def _chat_box_refresh_logged(*, account_id: int, now: datetime, republish: bool = False) -> None:
+    # One account whose recompute fails (it stays due and is retried next run)
+    # must not hold back the others, which would come after it every time.
+    try:
+        chat_box_refresh(account_id=account_id, now=now, republish=republish)
+    except Exception:
+        logger.exception("chat box refresh of account %s failed", account_id)
 
 
 # --- operator status ------------------------------------------------------------
@@ -164,14 +187,18 @@ def operator_set_status(
 
 def _after_status_change(*, account_id: int, changes: list[tuple[int, str, str]]) -> None:
     def publish() -> None:
-        for operator_id, status, source in changes:
-            events.publish(
-                events.account_group(account_id),
-                {"type": "operator.status", "operator_id": operator_id, "status": status, "source": source},
-            )
+        group = events.account_group(account_id)
+        events.publish_many(
+            [
+                (group, {"type": "operator.status", "operator_id": operator_id, "status": status, "source": source})
+                for operator_id, status, source in changes
+            ]
+        )
         chat_box_refresh(account_id=account_id)
 
-    transaction.on_commit(publish)
+    # Robust: one account's failing recompute must not cost the accounts after
+    # it in the same sweep their pushes (they are edge-triggered).
+    transaction.on_commit(publish, robust=True)
 
 
 # --- presence ----------------------------------------------------------------------
@@ -245,7 +272,14 @@ def presence_sweep(*, now: datetime | None = None) -> int:
             claimed = store.claim_expired(now=now.timestamp(), limit=SWEEP_BATCH)
             if not claimed:
                 break
-            swept += _sweep_claimed(claimed, now=now)
+            try:
+                swept += _sweep_claimed(claimed, now=now)
+            except Exception:
+                # The claim removed them from the store; put them back (already
+                # expired, unless a heartbeat came meanwhile) for the next run.
+                for ref in claimed:
+                    store.seed(ref=ref, present_until=now.timestamp())
+                raise
             if len(claimed) < SWEEP_BATCH:
                 break
         return swept
@@ -264,8 +298,9 @@ def _sweep_claimed(claimed: list[OperatorRef], *, now: datetime) -> int:
         candidates += [(account_id, op_id) for op_id in operator_ids if until.get(op_id, 0) <= moment]
     if not candidates:
         return 0
-    switched = _switch_offline([op_id for _acc, op_id in candidates], now=now)
-    if switched:
+    # The flip and its audit rows commit together: no change without its event.
+    with transaction.atomic():
+        switched = _switch_offline([op_id for _acc, op_id in candidates], now=now)
         StatusEvent.objects.bulk_create(
             StatusEvent(
                 account_id=acc,
@@ -313,6 +348,38 @@ def presence_reseed(*, now: datetime) -> None:
     store = get_store()
     for operator_id, account_id, grace in rows.iterator():
         store.seed(ref=OperatorRef(account_id, operator_id), present_until=(now + timedelta(seconds=grace)).timestamp())
+    presence_resync(now=now)
+
+
+def presence_resync(*, now: datetime) -> None:
+    """Publish the truth once more to every account after the store (Redis)
+    lost its data: pushes published while it was down were lost with it (the
+    channel layer is pub/sub: nothing queues), so open sockets may show a state
+    that is no longer true and nothing would otherwise correct them.
+
+    Every account's snapshot is rebuilt (its schedule deadline went with the
+    data too) and published even if unchanged; every operator whose status was
+    ever changed has it published again, with the cause of that last change.
+    """
+    last_source = StatusEvent.objects.filter(operator_id=OuterRef("id")).order_by("-at", "-id").values("source")[:1]
+    statuses: dict[int, list[tuple[int, str, str]]] = defaultdict(list)
+    rows = (
+        Operator.objects.filter(account__isnull=False, is_active=True)
+        .annotate(last_source=Subquery(last_source))
+        .filter(last_source__isnull=False)
+        .values_list("account_id", "id", "status", "last_source")
+    )
+    for account_id, operator_id, status, source in rows.iterator():
+        statuses[account_id].append((operator_id, status, source))
+    for account_id in list(Account.objects.order_by("id").values_list("id", flat=True)):
+        group = events.account_group(account_id)
+        events.publish_many(
+            [
+                (group, {"type": "operator.status", "operator_id": operator_id, "status": status, "source": source})
+                for operator_id, status, source in statuses.get(account_id, [])
+            ]
+        )
+        _chat_box_refresh_logged(account_id=account_id, now=now, republish=True)
 
 
 # --- accounts and operators -------------------------------------------------------

@@ -78,7 +78,7 @@ class MemoryStore:
             self._due: dict[int, float] = {}
             self._widget_keys: dict[str, int] = {}
             self._epoch = False
-            self._locks: dict[str, float] = {}
+            self._locks: dict[str, tuple[object, float]] = {}
 
     # -- presence ---------------------------------------------------------
     def touch(self, *, ref: OperatorRef, conn_id: str, device: str, now: float, present_until: float) -> bool:
@@ -92,15 +92,17 @@ class MemoryStore:
     def disconnect(self, *, ref: OperatorRef, conn_id: str, now: float, ttl: float, grace: float) -> int:
         with self._lock:
             conns = self._conns.get(ref, {})
-            conns.pop(conn_id, None)
-            best, live = now + grace, 0
+            known = conns.pop(conn_id, None) is not None
+            # Only a connection still on record starts a grace period: one that a
+            # logout or a sweep already ended must not bring the operator back.
+            best, live = (now + grace if known else 0.0), 0
             for other, (heartbeat, _device) in list(conns.items()):
                 if heartbeat + ttl > now:
                     live += 1
                     best = max(best, heartbeat + max(ttl, grace))
                 else:
                     del conns[other]
-            if ref in self._until or live:
+            if live or (known and ref in self._until):
                 self._until[ref] = best
             return live
 
@@ -167,11 +169,14 @@ class MemoryStore:
             current = self._snap.get(account_id)
             return current[2] if current else None
 
-    def snapshot_drop(self, *, account_id: int, widget_key: str) -> None:
+    def snapshot_drop(self, *, account_id: int, widget_key: str | None = None) -> None:
         with self._lock:
             self._snap.pop(account_id, None)
             self._due.pop(account_id, None)
-            self._widget_keys.pop(widget_key, None)
+            for ref in [ref for ref in self._until if ref.account_id == account_id]:
+                del self._until[ref]
+            if widget_key is not None:
+                self._widget_keys.pop(widget_key, None)
 
     def account_for_widget_key(self, widget_key: str) -> int | None:
         with self._lock:
@@ -187,9 +192,10 @@ class MemoryStore:
         deadline = time.monotonic() + (timeout if blocking else 0)
         while True:
             with self._lock:
-                held_until = self._locks.get(name, 0)
+                _owner, held_until = self._locks.get(name, (None, 0.0))
                 if held_until <= time.monotonic():
-                    self._locks[name] = time.monotonic() + timeout
+                    token = object()
+                    self._locks[name] = (token, time.monotonic() + timeout)
                     break
             if time.monotonic() >= deadline:
                 yield False
@@ -199,7 +205,9 @@ class MemoryStore:
             yield True
         finally:
             with self._lock:
-                self._locks.pop(name, None)
+                # Past its timeout the lock may belong to someone else by now.
+                if self._locks.get(name, (None, 0.0))[0] is token:
+                    del self._locks[name]
 
 
 _TOUCH = """
@@ -216,9 +224,10 @@ return 0
 """
 
 _DISCONNECT = """
-redis.call('HDEL', KEYS[1], ARGV[1])
+local known = redis.call('HDEL', KEYS[1], ARGV[1]) == 1
 local now, ttl, grace = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-local best, live = now + grace, 0
+local best, live = 0, 0
+if known then best = now + grace end
 local all = redis.call('HGETALL', KEYS[1])
 for i = 1, #all, 2 do
   local hb = tonumber(string.match(all[i + 1], '^([^|]+)'))
@@ -229,8 +238,8 @@ for i = 1, #all, 2 do
     redis.call('HDEL', KEYS[1], all[i])
   end
 end
-if live > 0 or redis.call('HEXISTS', KEYS[2], ARGV[5]) == 1 then
-  redis.call('HSET', KEYS[2], ARGV[5], tostring(best))
+if live > 0 or (known and redis.call('HEXISTS', KEYS[2], ARGV[5]) == 1) then
+  redis.call('HSET', KEYS[2], ARGV[5], string.format('%.6f', best))
   redis.call('ZADD', KEYS[3], best, ARGV[6])
 end
 return live
@@ -385,10 +394,13 @@ class RedisStore:
             raw = self.client.hget(f"{self.prefix}:a:{account_id}:snap", "full")
         return raw.decode() if raw is not None else None
 
-    def snapshot_drop(self, *, account_id: int, widget_key: str) -> None:
+    def snapshot_drop(self, *, account_id: int, widget_key: str | None = None) -> None:
         p = self.prefix
+        keys = [f"{p}:a:{account_id}:snap", f"{p}:a:{account_id}:until"]
+        if widget_key is not None:
+            keys.append(f"{p}:wk:{widget_key}")
         with self._errors():
-            self.client.delete(f"{p}:a:{account_id}:snap", f"{p}:wk:{widget_key}", f"{p}:a:{account_id}:until")
+            self.client.delete(*keys)
             self.client.zrem(f"{p}:due", account_id)
 
     def account_for_widget_key(self, widget_key: str) -> int | None:

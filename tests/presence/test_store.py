@@ -1,0 +1,403 @@
+"""The presence store contract, run against both implementations.
+
+The in-memory store serves the embedded mode, the Redis store production; the
+services rely on them behaving the same, so one suite runs against both.
+Times are plain POSIX seconds: the store never reads a clock of its own.
+"""
+
+import threading
+import time
+import uuid
+
+import pytest
+from django.conf import settings
+
+from presence.store import MemoryStore, OperatorRef, RedisStore, StoreUnavailable
+
+T0 = 1_900_000_000.0  # a fixed instant; the store only compares what it is given
+TTL = 75
+GRACE = 120
+ALICE = OperatorRef(1, 10)
+BOB = OperatorRef(1, 11)
+CAROL = OperatorRef(2, 20)
+
+
+def _redis_param():
+    marks = [pytest.mark.production_only] if settings.EMBEDDED else []
+    return pytest.param("redis", id="redis", marks=marks)
+
+
+@pytest.fixture(params=[pytest.param("memory", id="memory"), _redis_param()])
+def store(request):
+    if request.param == "memory":
+        yield MemoryStore()
+        return
+    # Its own prefix: the contract is tested on a store nothing else touches.
+    redis_store = RedisStore(settings.REDIS_URL, f"{settings.REDIS_PREFIX}:contract:{uuid.uuid4().hex}")
+    yield redis_store
+    redis_store.reset()
+    redis_store.client.close()
+
+
+def heartbeat(store, ref, conn_id, *, at, device="s:laptop", ttl=TTL, grace=GRACE):
+    """What ``presence_heartbeat`` asks of the store."""
+    return store.touch(ref=ref, conn_id=conn_id, device=device, now=at, present_until=at + max(ttl, grace))
+
+
+def until(store, ref):
+    return store.present_until_map(account_id=ref.account_id).get(ref.operator_id)
+
+
+# --- connections and presence ---------------------------------------------------
+
+
+def test_the_first_heartbeat_makes_an_operator_present(store):
+    assert heartbeat(store, ALICE, "c1", at=T0) is True
+    assert until(store, ALICE) == T0 + GRACE
+
+
+def test_further_heartbeats_while_present_are_not_news(store):
+    heartbeat(store, ALICE, "c1", at=T0)
+    assert heartbeat(store, ALICE, "c1", at=T0 + 25) is False
+    assert heartbeat(store, ALICE, "c2", at=T0 + 30, device="t:7") is False
+    assert until(store, ALICE) == T0 + 30 + GRACE
+
+
+def test_a_heartbeat_after_presence_ran_out_makes_the_operator_present_again(store):
+    heartbeat(store, ALICE, "c1", at=T0)
+    assert heartbeat(store, ALICE, "c1", at=T0 + GRACE) is True
+
+
+def test_a_heartbeat_never_shortens_presence(store):
+    heartbeat(store, ALICE, "c1", at=T0, grace=600)
+    heartbeat(store, ALICE, "c1", at=T0 + 1, grace=30)
+    assert until(store, ALICE) == T0 + 600
+
+
+def test_connections_lists_only_live_connections(store):
+    heartbeat(store, ALICE, "old", at=T0, device="s:a")
+    heartbeat(store, ALICE, "new", at=T0 + 50, device="t:9")
+    live = store.connections(ref=ALICE, now=T0 + TTL + 1, ttl=TTL)
+    assert [(conn.conn_id, conn.device, conn.last_heartbeat) for conn in live] == [("new", "t:9", T0 + 50)]
+
+
+def test_presence_is_kept_per_account(store):
+    heartbeat(store, ALICE, "c1", at=T0)
+    heartbeat(store, CAROL, "c2", at=T0 + 5)
+    assert store.present_until_map(account_id=1) == {10: T0 + GRACE}
+    assert store.present_until_map(account_id=2) == {20: T0 + 5 + GRACE}
+
+
+@pytest.mark.parametrize(
+    ("ttl", "grace", "expected_until"),
+    [
+        # A live connection keeps its operator present for the longer of TTL and grace.
+        (75, 120, T0 + 120),
+        (75, 30, T0 + 75),
+        (300, 120, T0 + 300),
+    ],
+)
+def test_a_live_connection_keeps_presence_for_the_longer_of_ttl_and_grace(store, ttl, grace, expected_until):
+    heartbeat(store, ALICE, "c1", at=T0, ttl=ttl, grace=grace)
+    assert until(store, ALICE) == expected_until
+
+
+def test_closing_the_last_connection_keeps_the_operator_present_for_the_grace_period(store):
+    heartbeat(store, ALICE, "c1", at=T0)
+    live = store.disconnect(ref=ALICE, conn_id="c1", now=T0 + 10, ttl=TTL, grace=GRACE)
+    assert live == 0
+    assert until(store, ALICE) == T0 + 10 + GRACE
+    assert store.connections(ref=ALICE, now=T0 + 10, ttl=TTL) == []
+
+
+@pytest.mark.parametrize(
+    ("ttl", "grace", "expected_until"),
+    [
+        # The other device's own deadline (heartbeat at T0+5) wins when it is later.
+        (75, 120, T0 + 10 + 120),
+        (200, 30, T0 + 5 + 200),
+    ],
+)
+def test_closing_one_of_two_connections_keeps_the_later_deadline(store, ttl, grace, expected_until):
+    heartbeat(store, ALICE, "c1", at=T0, ttl=ttl, grace=grace)
+    heartbeat(store, ALICE, "c2", at=T0 + 5, device="t:7", ttl=ttl, grace=grace)
+    live = store.disconnect(ref=ALICE, conn_id="c1", now=T0 + 10, ttl=ttl, grace=grace)
+    assert live == 1
+    assert until(store, ALICE) == expected_until
+
+
+def test_closing_prunes_connections_that_died_silently(store):
+    heartbeat(store, ALICE, "dead", at=T0)
+    heartbeat(store, ALICE, "c2", at=T0 + 100)
+    live = store.disconnect(ref=ALICE, conn_id="c2", now=T0 + 101, ttl=TTL, grace=GRACE)
+    assert live == 0
+    assert store.connections(ref=ALICE, now=T0, ttl=10_000) == []
+
+
+def test_closing_a_connection_a_logout_already_ended_does_not_bring_the_operator_back(store):
+    heartbeat(store, ALICE, "c1", at=T0)
+    store.logout(ref=ALICE, device="s:laptop", now=T0 + 10, ttl=TTL)
+    store.disconnect(ref=ALICE, conn_id="c1", now=T0 + 11, ttl=TTL, grace=GRACE)
+    assert until(store, ALICE) == T0 + 10
+
+
+def test_closing_a_connection_after_its_operator_was_swept_changes_nothing(store):
+    heartbeat(store, ALICE, "c1", at=T0)
+    assert store.claim_expired(now=T0 + GRACE, limit=10) == [ALICE]
+    assert store.disconnect(ref=ALICE, conn_id="c1", now=T0 + GRACE + 1, ttl=TTL, grace=GRACE) == 0
+    assert until(store, ALICE) is None
+    assert store.claim_expired(now=T0 + 10_000, limit=10) == []
+
+
+# --- logout ---------------------------------------------------------------------------
+
+
+def test_logout_with_another_live_device_changes_nothing(store):
+    heartbeat(store, ALICE, "tab1", at=T0, device="s:laptop")
+    heartbeat(store, ALICE, "app", at=T0 + 1, device="t:phone")
+    live = store.logout(ref=ALICE, device="s:laptop", now=T0 + 2, ttl=TTL)
+    assert live == 1
+    assert until(store, ALICE) == T0 + 1 + GRACE
+    assert [conn.conn_id for conn in store.connections(ref=ALICE, now=T0 + 2, ttl=TTL)] == ["app"]
+
+
+def test_logout_of_the_last_device_ends_presence_at_once(store):
+    heartbeat(store, ALICE, "tab1", at=T0, device="s:laptop")
+    heartbeat(store, ALICE, "tab2", at=T0 + 1, device="s:laptop")
+    live = store.logout(ref=ALICE, device="s:laptop", now=T0 + 2, ttl=TTL)
+    assert live == 0
+    assert until(store, ALICE) == T0 + 2
+    assert store.connections(ref=ALICE, now=T0 + 2, ttl=TTL) == []
+    assert store.claim_expired(now=T0 + 2, limit=10) == [ALICE]
+
+
+def test_logout_ignores_devices_that_died_silently(store):
+    heartbeat(store, ALICE, "old-app", at=T0, device="t:phone")
+    heartbeat(store, ALICE, "tab", at=T0 + 100, device="s:laptop")
+    assert store.logout(ref=ALICE, device="s:laptop", now=T0 + 101, ttl=TTL) == 0
+    assert until(store, ALICE) == T0 + 101
+
+
+# --- sweeping -------------------------------------------------------------------------
+
+
+def test_claim_takes_only_expired_operators_and_takes_them_once(store):
+    heartbeat(store, ALICE, "c1", at=T0)
+    heartbeat(store, BOB, "c2", at=T0 + 30)
+    heartbeat(store, CAROL, "c3", at=T0 + 60)
+    assert store.claim_expired(now=T0 + GRACE + 30, limit=10) == [ALICE, BOB]
+    assert store.claim_expired(now=T0 + GRACE + 30, limit=10) == []
+    assert store.present_until_map(account_id=1) == {}
+    assert store.present_until_map(account_id=2) == {20: T0 + 60 + GRACE}
+    assert store.connections(ref=ALICE, now=T0, ttl=TTL) == []
+
+
+def test_claim_stops_at_the_limit_oldest_first(store):
+    heartbeat(store, BOB, "c2", at=T0 + 1)
+    heartbeat(store, ALICE, "c1", at=T0)
+    assert store.claim_expired(now=T0 + 1000, limit=1) == [ALICE]
+    assert store.claim_expired(now=T0 + 1000, limit=1) == [BOB]
+
+
+def test_a_heartbeat_after_a_claim_starts_afresh(store):
+    heartbeat(store, ALICE, "c1", at=T0)
+    store.claim_expired(now=T0 + GRACE, limit=10)
+    assert heartbeat(store, ALICE, "c1", at=T0 + GRACE + 1) is True
+    assert until(store, ALICE) == T0 + GRACE + 1 + GRACE
+
+
+def test_concurrent_claims_hand_each_operator_to_exactly_one_claimer(store):
+    refs = [OperatorRef(3, n) for n in range(200)]
+    for n, ref in enumerate(refs):
+        heartbeat(store, ref, f"c{n}", at=T0 + n / 1000)
+    barrier = threading.Barrier(4)
+    claimed: list[list[OperatorRef]] = []
+
+    def claimer():
+        barrier.wait()
+        mine = []
+        while batch := store.claim_expired(now=T0 + 10_000, limit=7):
+            mine += batch
+        claimed.append(mine)
+
+    threads = [threading.Thread(target=claimer) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    every = [ref for mine in claimed for ref in mine]
+    assert sorted(every, key=lambda ref: ref.operator_id) == refs
+
+
+def test_seed_gives_an_unknown_operator_a_deadline(store):
+    store.seed(ref=ALICE, present_until=T0 + 30)
+    assert until(store, ALICE) == T0 + 30
+    assert store.claim_expired(now=T0 + 29, limit=10) == []
+    assert store.claim_expired(now=T0 + 30, limit=10) == [ALICE]
+
+
+def test_seed_never_overrides_what_a_heartbeat_said(store):
+    heartbeat(store, ALICE, "c1", at=T0)
+    store.seed(ref=ALICE, present_until=T0 + 5)
+    assert until(store, ALICE) == T0 + GRACE
+
+
+def test_the_epoch_is_fresh_once_and_again_after_a_wipe(store):
+    assert store.ensure_epoch() is True
+    assert store.ensure_epoch() is False
+    store.reset()
+    assert store.ensure_epoch() is True
+
+
+# --- snapshots ------------------------------------------------------------------------
+
+
+def snapshot(store, body, *, at, due_at=None, account_id=1, widget_key="wk-1"):
+    return store.snapshot_store(account_id=account_id, widget_key=widget_key, body=body, due_at=due_at, now=at)
+
+
+def test_the_first_snapshot_version_comes_from_the_clock(store):
+    assert snapshot(store, '{"status":"offline"}', at=T0) == int(T0 * 1000)
+    assert store.snapshot_json(account_id=1) == f'{{"status":"offline","version":{int(T0 * 1000)}}}'
+    assert store.account_for_widget_key("wk-1") == 1
+
+
+def test_a_snapshot_version_bumps_only_when_the_content_changes(store):
+    first = snapshot(store, '{"status":"offline"}', at=T0)
+    assert snapshot(store, '{"status":"offline"}', at=T0 + 1) is None
+    assert snapshot(store, '{"status":"online"}', at=T0 + 2) == first + 1
+    assert snapshot(store, '{"status":"online"}', at=T0 + 3) is None
+    assert snapshot(store, '{"status":"offline"}', at=T0 + 4) == first + 2
+    assert store.snapshot_json(account_id=1) == f'{{"status":"offline","version":{first + 2}}}'
+
+
+def test_versions_after_a_wipe_are_larger_than_before_it(store):
+    before = snapshot(store, '{"status":"offline"}', at=T0)
+    for n in range(5):
+        before = snapshot(store, f'{{"n":{n}}}', at=T0 + n)
+    store.reset()
+    assert store.snapshot_json(account_id=1) is None
+    after = snapshot(store, '{"status":"offline"}', at=T0 + 1)
+    assert after > before
+
+
+def test_snapshots_are_kept_per_account(store):
+    snapshot(store, '{"a":1}', at=T0, account_id=1, widget_key="wk-1")
+    snapshot(store, '{"a":2}', at=T0, account_id=2, widget_key="wk-2")
+    assert store.snapshot_json(account_id=1).startswith('{"a":1,')
+    assert store.snapshot_json(account_id=2).startswith('{"a":2,')
+    assert store.account_for_widget_key("wk-2") == 2
+    assert store.account_for_widget_key("nope") is None
+
+
+def test_due_accounts_are_those_whose_schedule_flips_by_now(store):
+    snapshot(store, '{"a":1}', at=T0, account_id=1, due_at=T0 + 60)
+    snapshot(store, '{"a":2}', at=T0, account_id=2, widget_key="wk-2", due_at=T0 + 30)
+    snapshot(store, '{"a":3}', at=T0, account_id=3, widget_key="wk-3", due_at=None)
+    assert store.due_accounts(now=T0 + 29.999, limit=10) == []
+    assert store.due_accounts(now=T0 + 30, limit=10) == [2]
+    assert sorted(store.due_accounts(now=T0 + 60, limit=10)) == [1, 2]
+    assert len(store.due_accounts(now=T0 + 60, limit=1)) == 1
+
+
+def test_storing_an_unchanged_snapshot_still_moves_its_deadline(store):
+    snapshot(store, '{"a":1}', at=T0, due_at=T0 + 60)
+    assert snapshot(store, '{"a":1}', at=T0 + 60, due_at=T0 + 3600) is None
+    assert store.due_accounts(now=T0 + 60, limit=10) == []
+    snapshot(store, '{"a":1}', at=T0 + 61, due_at=None)
+    assert store.due_accounts(now=T0 + 10_000, limit=10) == []
+
+
+def test_dropping_a_snapshot_forgets_it_and_its_deadline(store):
+    snapshot(store, '{"a":1}', at=T0, due_at=T0 + 60)
+    store.snapshot_drop(account_id=1, widget_key="wk-1")
+    assert store.snapshot_json(account_id=1) is None
+    assert store.account_for_widget_key("wk-1") is None
+    assert store.due_accounts(now=T0 + 60, limit=10) == []
+
+
+def test_dropping_a_snapshot_without_its_widget_key_still_forgets_the_deadline(store):
+    snapshot(store, '{"a":1}', at=T0, due_at=T0 + 60)
+    store.snapshot_drop(account_id=1)
+    assert store.snapshot_json(account_id=1) is None
+    assert store.due_accounts(now=T0 + 60, limit=10) == []
+
+
+# --- locks ------------------------------------------------------------------------------
+
+
+def test_a_held_lock_excludes_others_until_released(store):
+    with store.lock("refresh:1", timeout=5) as first:
+        assert first is True
+        with store.lock("refresh:1", timeout=5, blocking=False) as second:
+            assert second is False
+        with store.lock("refresh:2", timeout=5, blocking=False) as other_name:
+            assert other_name is True
+    with store.lock("refresh:1", timeout=5, blocking=False) as after_release:
+        assert after_release is True
+
+
+def test_a_blocking_lock_gives_up_after_its_timeout(store):
+    with store.lock("sweep", timeout=5), store.lock("sweep", timeout=0.2) as waited:
+        assert waited is False
+
+
+def test_a_blocking_lock_waits_for_the_holder(store):
+    inside = threading.Event()
+    release = threading.Event()
+    order = []
+
+    def holder():
+        with store.lock("refresh:1", timeout=5):
+            order.append("holder in")
+            inside.set()
+            release.wait(timeout=5)
+            order.append("holder out")
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    assert inside.wait(timeout=5)
+    release.set()
+    with store.lock("refresh:1", timeout=5) as acquired:
+        order.append("waiter in")
+    thread.join(timeout=5)
+    assert acquired is True
+    assert order == ["holder in", "holder out", "waiter in"]
+
+
+def test_a_lock_whose_holder_vanished_expires(store):
+    abandoned = store.lock("sweep", timeout=0.3)
+    assert abandoned.__enter__() is True  # never exited: its holder crashed
+    with store.lock("sweep", timeout=3) as acquired:
+        assert acquired is True
+
+
+def test_only_one_of_many_threads_holds_a_lock_at_a_time(store):
+    barrier = threading.Barrier(6)
+    counter = [0]
+
+    def worker():
+        barrier.wait()
+        for _ in range(5):
+            with store.lock("refresh:9", timeout=5) as acquired:
+                assert acquired
+                # A read-modify-write with a gap: without exclusion updates get lost.
+                value = counter[0]
+                time.sleep(0.002)
+                counter[0] = value + 1
+
+    threads = [threading.Thread(target=worker) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert counter[0] == 30
+
+
+@pytest.mark.production_only
+def test_an_unreachable_redis_raises_store_unavailable():
+    unreachable = RedisStore("redis://127.0.0.1:1/0", "nowhere")
+    with pytest.raises(StoreUnavailable):
+        heartbeat(unreachable, ALICE, "c1", at=T0)
+    with pytest.raises(StoreUnavailable):
+        unreachable.present_until_map(account_id=1)
