@@ -3,7 +3,7 @@
 from collections.abc import Iterable
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
 from groups.models import Group, Membership
@@ -20,6 +20,15 @@ def _members(*, account: Account, member_ids: Iterable[int]) -> list[Operator]:
     return operators
 
 
+def _save(group: Group) -> None:
+    # A concurrent writer may take the key between the check and the insert.
+    try:
+        with transaction.atomic():
+            group.save()
+    except IntegrityError:
+        raise ValidationError({"key": _("A group with this key already exists.")}) from None
+
+
 @transaction.atomic
 def group_create(*, account: Account, key: str, name: str, member_ids: Iterable[int] = ()) -> Group:
     group = Group(account=account, key=key, name=name)
@@ -27,7 +36,7 @@ def group_create(*, account: Account, key: str, name: str, member_ids: Iterable[
     group.full_clean(validate_constraints=False)
     if Group.objects.filter(account=account, key=key).exists():
         raise ValidationError({"key": _("A group with this key already exists.")})
-    group.save()
+    _save(group)
     group_set_members(group=group, member_ids=member_ids)
     chat_box_refresh_on_commit(account_id=account.id)
     return group
@@ -44,7 +53,7 @@ def group_update(
     if name is not None:
         group.name = name
     group.full_clean(validate_constraints=False)
-    group.save()
+    _save(group)
     if member_ids is not None:
         group_set_members(group=group, member_ids=member_ids)
     chat_box_refresh_on_commit(account_id=group.account_id)

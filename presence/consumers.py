@@ -12,7 +12,7 @@ from presence import events, services
 from presence.auth import parse_authorization, session_device_tag, token_device_tag, token_lookup
 from presence.models import Source, Status
 from presence.selectors import chat_box_snapshot
-from presence.store import StoreUnavailable
+from presence.store import ALL_DEVICES, StoreUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -167,5 +167,5 @@ class OperatorConsumer(AsyncWebsocketConsumer):
         await self._send({"type": "chat_box", **event["snapshot"]})
 
     async def operator_logout(self, event: dict) -> None:
-        if event["device"] in (self.device, "*"):
+        if event["device"] in (self.device, ALL_DEVICES):
             await self.close(code=CLOSE_LOGGED_OUT)

@@ -7,9 +7,10 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from presence import events
 from presence.models import Account, ChatBoxEvent, Operator, Source, Status, StatusEvent
@@ -19,7 +20,7 @@ from presence.selectors import (
     chat_box_snapshot,
     chat_box_state,
 )
-from presence.store import OperatorRef, StoreUnavailable, dumps, get_store
+from presence.store import ALL_DEVICES, OperatorRef, StoreUnavailable, dumps, get_store
 
 logger = logging.getLogger(__name__)
 
@@ -181,8 +182,21 @@ def operator_set_status(
             at=now,
         )
     operator.status, operator.status_changed_at = status, now
+    if status == Status.ONLINE:
+        _presence_expect(operator=operator, now=now)
     _after_status_change(account_id=operator.account_id, changes=[(operator.id, status, source)])
     return True
+
+
+def _presence_expect(*, operator: Operator, now: datetime) -> None:
+    """An operator switched online with no presence on record (an admin forcing
+    an absent colleague) gets an already-expired entry, so the next sweep
+    switches them back offline unless a device is heard from first. An operator
+    with a live or recent connection keeps the entry they have."""
+    try:
+        get_store().seed(ref=OperatorRef(operator.account_id, operator.id), present_until=now.timestamp())
+    except StoreUnavailable:
+        logger.warning("presence store unavailable; operator %s not queued for the sweep", operator.id)
 
 
 def _after_status_change(*, account_id: int, changes: list[tuple[int, str, str]]) -> None:
@@ -430,7 +444,7 @@ def operator_create(
         except ValidationError as exc:
             raise ValidationError({"password": exc.messages}) from None
         operator.set_password(password)
-    operator.save()
+    _save_unique(operator, field="email")
     return operator
 
 
@@ -444,22 +458,43 @@ def operator_update(*, operator: Operator, **fields: object) -> Operator:
     if "email" in fields:
         operator.email = Operator.objects.normalize_email(operator.email).lower()
     operator.full_clean(exclude=["password"])
-    operator.save()
+    with transaction.atomic():
+        _save_unique(operator, field="email")
+        if fields.get("is_active") is False:
+            # A deactivated operator is logged out of every device at once.
+            _presence_end_all(operator=operator)
+            operator_set_status(operator=operator, status=Status.OFFLINE, source=Source.ADMIN)
     if "is_active" in fields:
         chat_box_refresh_on_commit(account_id=operator.account_id)
     return operator
 
 
+def _save_unique(instance: models.Model, *, field: str) -> None:
+    """Save; a unique clash lost to a concurrent writer becomes the same field
+    error that validation gives when there is no race."""
+    try:
+        with transaction.atomic():
+            instance.save()
+    except IntegrityError:
+        raise ValidationError({field: _("This value is already in use.")}) from None
+
+
+def _presence_end_all(*, operator: Operator) -> None:
+    ref = OperatorRef(operator.account_id, operator.id)
+    try:
+        get_store().logout(ref=ref, device=ALL_DEVICES, now=timezone.now().timestamp(), ttl=_ttl())
+    except StoreUnavailable:
+        logger.warning("presence store unavailable; devices of operator %s not ended", operator.id)
+    transaction.on_commit(
+        lambda: events.publish(
+            events.operator_group(ref.operator_id), {"type": "operator.logout", "device": ALL_DEVICES}
+        )
+    )
+
+
 @transaction.atomic
 def operator_delete(*, operator: Operator) -> None:
     account_id = operator.account_id
-    ref = OperatorRef(account_id, operator.id)
+    _presence_end_all(operator=operator)
     operator.delete()
-    try:
-        get_store().logout(ref=ref, device="*", now=timezone.now().timestamp(), ttl=_ttl())
-    except StoreUnavailable:
-        pass
-    transaction.on_commit(
-        lambda: events.publish(events.operator_group(ref.operator_id), {"type": "operator.logout", "device": "*"})
-    )
     chat_box_refresh_on_commit(account_id=account_id)

@@ -55,6 +55,10 @@ class OperatorRef:
         return cls(int(account_id), int(operator_id))
 
 
+# The device tag a logout gives to end every device of an operator.
+ALL_DEVICES = "*"
+
+
 class StoreUnavailable(Exception):
     """The presence store could not be reached; callers degrade, never crash."""
 
@@ -110,7 +114,7 @@ class MemoryStore:
         with self._lock:
             conns = self._conns.get(ref, {})
             for conn_id, (_heartbeat, tag) in list(conns.items()):
-                if tag == device:
+                if device in (tag, ALL_DEVICES):
                     del conns[conn_id]
             live = sum(1 for heartbeat, _tag in conns.values() if heartbeat + ttl > now)
             if not live and ref in self._until:
@@ -251,7 +255,7 @@ local live = 0
 local all = redis.call('HGETALL', KEYS[1])
 for i = 1, #all, 2 do
   local hb, device = string.match(all[i + 1], '^([^|]+)|(.*)$')
-  if device == ARGV[1] then
+  if device == ARGV[1] or ARGV[1] == "*" then
     redis.call('HDEL', KEYS[1], all[i])
   elseif tonumber(hb) + ttl > now then
     live = live + 1

@@ -94,7 +94,11 @@ class Daphne(ServerProcess):
             "--websocket-max-message-size", "65536", "chatstatus.asgi:application",
         ]  # fmt: skip
         super().__init__(args, env=server_env(**extra_env), log_name=f"{name}-{self.port}")
-        wait_for_port(self.port, proc=self.proc)
+        try:
+            wait_for_port(self.port, proc=self.proc, timeout=90)
+        except (RuntimeError, TimeoutError):
+            self.stop()
+            raise
 
 
 class Celery(ServerProcess):

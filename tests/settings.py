@@ -23,5 +23,10 @@ from chatstatus.settings import *  # noqa: E402, F403
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
 CELERY_TASK_ALWAYS_EAGER = True
+if MODE == "embedded":
+    # A file, not shared-cache memory: a second writer waits for the lock instead of failing.
+    DATABASES["default"]["TEST"] = {  # noqa: F405
+        "NAME": os.path.join(os.path.dirname(__file__), "..", "var", f"test-{WORKER}.sqlite3")
+    }
 MEDIA_ROOT = os.path.join(os.path.dirname(__file__), "..", "var", f"test-media-{WORKER}")
 os.makedirs(STATIC_ROOT, exist_ok=True)  # noqa: F405 (WhiteNoise warns when it is missing)
