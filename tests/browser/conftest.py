@@ -50,8 +50,11 @@ def chromium_path() -> str:
     return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def playwright_browser(chromium_path):
+    # Module scope, not session: Playwright's sync API keeps an event loop
+    # running in this thread while it is open, which would break the async
+    # tests that run after the browser tests in the same worker.
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
