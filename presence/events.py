@@ -5,6 +5,7 @@ import logging
 from asgiref.sync import async_to_sync
 from channels.layers import BaseChannelLayer, get_channel_layer
 from django.conf import settings
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 logger = logging.getLogger(__name__)
 
@@ -49,4 +50,10 @@ def publish_many(messages: list[tuple[str, dict]]) -> None:
 
 async def _send_all(layer: BaseChannelLayer, messages: list[tuple[str, dict]]) -> None:
     for group, message in messages:
-        await layer.group_send(group, message)
+        try:
+            await layer.group_send(group, message)
+        except RedisConnectionError:
+            # The pub/sub layer's publishing connection is pooled without
+            # retries: after a Redis restart its first use fails (and drops it),
+            # which would lose this push. Once more, on a fresh connection.
+            await layer.group_send(group, message)
