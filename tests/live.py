@@ -29,7 +29,7 @@ def server_env(**extra: str) -> dict[str, str]:
     db = connection.settings_dict
     env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST")}
     env.update(
-        DJANGO_SETTINGS_MODULE="chatstatus.settings",
+        DJANGO_SETTINGS_MODULE="tests.server_settings",
         SECRET_KEY=settings.SECRET_KEY,
         REDIS_PREFIX=settings.REDIS_PREFIX,
         MEDIA_ROOT=str(settings.MEDIA_ROOT),
