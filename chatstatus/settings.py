@@ -16,6 +16,8 @@ from chatstatus.env import env_bool, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
+# The embedded database, secret key and media live here; a fresh clone has none.
+VAR_DIR.mkdir(exist_ok=True)
 
 
 def _secret_key() -> str:
@@ -25,7 +27,6 @@ def _secret_key() -> str:
             raise ImproperlyConfigured("SECRET_KEY must be at least 50 characters long")
         return value
     # Embedded mode: keep one random key per installation so sessions survive restarts.
-    VAR_DIR.mkdir(exist_ok=True)
     path = VAR_DIR / "secret_key"
     if not path.exists():
         path.write_text(secrets.token_urlsafe(64))
