@@ -2,7 +2,6 @@
 
 import json
 from collections import defaultdict
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from django.conf import settings
@@ -113,13 +112,6 @@ def widget_box(snapshot: dict, group_key: str | None) -> dict | None:
 def snapshot_is_due(snapshot: dict, *, now: datetime) -> bool:
     moments = [snapshot["next_change_at"], *(box["next_change_at"] for box in snapshot["groups"].values())]
     return any(moment and datetime.fromisoformat(moment) <= now for moment in moments)
-
-
-@dataclass(frozen=True)
-class OperatorPresence:
-    operator_id: int
-    present: bool
-    connections: list[Connection]
 
 
 def operator_connections(*, operator: Operator, now: datetime | None = None) -> list[Connection]:
