@@ -280,6 +280,7 @@ def main() -> int:
                 recompute_s = inline_s + callbacks_s * planned / max(done, 1)
             messages = list(meter.messages)
             refreshed = Counter(meter.refreshed)
+            refresh_s, status_publish_s = meter.refresh_s, meter.publish_s
 
             meter.reset()
             started = time.perf_counter()
@@ -319,8 +320,8 @@ def main() -> int:
             "recompute_and_publish_s": round(recompute_s, 3),
             "recompute_complete": complete,
             "recompute_measured": {"callbacks_run": done, "of": planned, "seconds": round(callbacks_s, 3)},
-            "refresh_s": round(meter.refresh_s, 3),
-            "status_publish_s": round(meter.publish_s, 3),
+            "refresh_s": round(refresh_s, 3),
+            "status_publish_s": round(status_publish_s, 3),
             "refreshes": sum(refreshed.values()),
             "max_refreshes_per_account": max(refreshed.values(), default=0),
             "snapshot_publishes": sum(snapshot_pushes.values()),
