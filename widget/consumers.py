@@ -63,15 +63,23 @@ class WidgetConsumer(AsyncWebsocketConsumer):
         widget_key = self.scope["url_route"]["kwargs"]["widget_key"]
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         self.group_key = (query.get("group") or [None])[0] or None
-        account, snapshot = await database_sync_to_async(self._resolve)(widget_key)
-        if account is None or widget_status_body(account=account, snapshot=snapshot, group_key=self.group_key) is None:
+        account = await database_sync_to_async(selectors.widget_account)(widget_key=widget_key)
+        if account is None:
             await self._refuse(CLOSE_NOT_FOUND)
             return
         if account.allowed_origins and _origin(self.scope) not in account.allowed_origins:
             await self._refuse(CLOSE_FORBIDDEN_ORIGIN)
             return
+        # Subscribe before reading the snapshot: a change published in between
+        # is then queued for this socket (and an older read is skipped by version).
+        group = events.widget_group(account.account_id)
+        await self.channel_layer.group_add(group, self.channel_name)
+        snapshot = await database_sync_to_async(selectors.widget_snapshot)(account_id=account.account_id)
+        if widget_status_body(account=account, snapshot=snapshot, group_key=self.group_key) is None:
+            await self.channel_layer.group_discard(group, self.channel_name)
+            await self._refuse(CLOSE_NOT_FOUND)
+            return
         self.account = account
-        await self.channel_layer.group_add(events.widget_group(account.account_id), self.channel_name)
         await self.accept()
         await self._push(snapshot)
 
@@ -80,12 +88,6 @@ class WidgetConsumer(AsyncWebsocketConsumer):
         # refused handshake is an anonymous failure it would keep retrying.
         await self.accept()
         await self.close(code=code)
-
-    def _resolve(self, widget_key: str) -> tuple[WidgetAccount | None, dict | None]:
-        account = selectors.widget_account(widget_key=widget_key)
-        if account is None:
-            return None, None
-        return account, selectors.widget_snapshot(account_id=account.account_id)
 
     async def disconnect(self, code: int) -> None:
         if self.account is not None:

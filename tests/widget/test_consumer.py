@@ -13,6 +13,7 @@ from presence.models import Status
 from presence.services import operator_set_status
 from tests.factories import make_account, make_group, make_operator
 from tests.widget.helpers import make_present
+from widget import selectors
 from widget.consumers import CONNECT_LIMITS
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -91,6 +92,28 @@ async def test_a_group_socket_follows_its_group():
         await communicator.disconnect()
 
     assert sales_push["status"] == "online"
+
+
+async def test_a_change_published_while_the_socket_reads_its_first_snapshot_is_not_lost(monkeypatch):
+    account = await db(make_account)()
+    operator = await db(make_operator)(account=account)
+    await db(make_present)(operator)
+    read_snapshot = selectors.widget_snapshot
+
+    def snapshot_then_a_change(**kwargs):
+        stale = read_snapshot(**kwargs)
+        operator_set_status(operator=operator, status=Status.ONLINE, source="api")
+        return stale
+
+    monkeypatch.setattr(selectors, "widget_snapshot", snapshot_then_a_change)
+    communicator = socket(account)
+    await communicator.connect()
+    first = await communicator.receive_json_from(timeout=2)
+    second = await communicator.receive_json_from(timeout=2)
+    await communicator.disconnect()
+
+    assert (first["status"], second["status"]) == ("offline", "online")
+    assert first["version"] < second["version"]
 
 
 async def test_older_or_equal_versions_are_never_sent():
