@@ -1,9 +1,12 @@
 """The fixed-window counter behind the widget's rate limits."""
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import time_machine
+from asgiref.sync import sync_to_async
 
+from widget import ratelimit
 from widget.ratelimit import Limit, ratelimit_hit
 
 LIMITS = (Limit(count=2, period=60), Limit(count=4, period=3600))
@@ -43,7 +46,29 @@ def test_an_unreachable_cache_lets_visitors_through(monkeypatch, caplog):
     def broken(*args, **kwargs):
         raise ConnectionError("cache down")
 
-    monkeypatch.setattr("widget.ratelimit.cache.add", broken)
+    monkeypatch.setattr(ratelimit._cache(), "add", broken)
 
     assert ratelimit_hit(scope="t", ident="a", limits=LIMITS) is None
     assert "rate-limit cache unavailable" in caplog.text
+
+
+def test_every_async_context_counts_through_one_cache_client(monkeypatch):
+    # Each widget socket is its own async context; a client per context was a
+    # Redis connection per socket.
+    used = set()
+    counting = ratelimit._cache
+
+    def spy():
+        client = counting()
+        used.add(id(client))
+        return client
+
+    monkeypatch.setattr(ratelimit, "_cache", spy)
+
+    async def many_sockets():
+        hit = sync_to_async(ratelimit_hit, thread_sensitive=False)
+        await asyncio.gather(*(hit(scope="t", ident=str(n), limits=LIMITS) for n in range(8)))
+
+    asyncio.run(many_sockets())
+
+    assert len(used) == 1
