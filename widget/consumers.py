@@ -8,6 +8,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from presence import events
+from presence.consumers import DirectDispatchMixin
 from widget import selectors
 from widget.ratelimit import Limit, ratelimit_hit
 from widget.selectors import WidgetAccount, widget_status_body
@@ -49,12 +50,13 @@ def _client_ip(scope: dict) -> str:
     return str(client[0]) if client else "unknown"
 
 
-class WidgetConsumer(AsyncWebsocketConsumer):
+class WidgetConsumer(DirectDispatchMixin, AsyncWebsocketConsumer):
     account: WidgetAccount | None = None
     version = -1
 
     async def connect(self) -> None:
-        retry_after = await sync_to_async(ratelimit_hit)(
+        # No database here: off the process's one sync thread.
+        retry_after = await sync_to_async(ratelimit_hit, thread_sensitive=False)(
             scope="widget-ws", ident=_client_ip(self.scope), limits=CONNECT_LIMITS
         )
         if retry_after is not None:
