@@ -2,6 +2,7 @@
 
 import json
 from collections import defaultdict
+from collections.abc import Collection
 from datetime import UTC, datetime
 
 from django.conf import settings
@@ -23,51 +24,79 @@ def _iso(value: datetime | None) -> str | None:
 
 def account_schedules(*, account_id: int) -> tuple[Schedule | None, dict[str, Schedule]]:
     """The account's schedule (None when off) and each group's own enabled schedule."""
-    account_schedule = None
-    group_schedules = {}
-    for hours in OpeningHours.objects.filter(account_id=account_id, enabled=True).select_related("group"):
+    return accounts_schedules(account_ids=[account_id]).get(account_id, (None, {}))
+
+
+def accounts_schedules(*, account_ids: Collection[int]) -> dict[int, tuple[Schedule | None, dict[str, Schedule]]]:
+    """``account_schedules`` of several accounts in one query (accounts without
+    enabled opening hours are left out)."""
+    schedules: dict[int, tuple[Schedule | None, dict[str, Schedule]]] = {}
+    for hours in OpeningHours.objects.filter(account_id__in=account_ids, enabled=True).select_related("group"):
+        account_schedule, group_schedules = schedules.setdefault(hours.account_id, (None, {}))
         if hours.group_id is None:
-            account_schedule = hours.to_schedule()
+            schedules[hours.account_id] = (hours.to_schedule(), group_schedules)
         else:
             group_schedules[hours.group.key] = hours.to_schedule()
-    return account_schedule, group_schedules
+    return schedules
 
 
 def presence_map(*, account_id: int) -> dict[int, float]:
     """operator id → present-until (POSIX seconds); an unreachable store means nobody is known present."""
+    return presence_maps(account_ids=[account_id])[account_id]
+
+
+def presence_maps(*, account_ids: Collection[int]) -> dict[int, dict[int, float]]:
+    """``presence_map`` of several accounts in one round trip."""
     try:
-        return get_store().present_until_map(account_id=account_id)
+        return get_store().present_until_maps(account_ids=account_ids)
     except StoreUnavailable:
-        return {}
+        return {account_id: {} for account_id in account_ids}
 
 
 def chat_box_state(*, account_id: int, now: datetime) -> ChatBoxState:
     """Gather the facts of one account and apply the rules of §3 to them."""
-    group_keys = list(Group.objects.filter(account_id=account_id).values_list("key", flat=True))
+    return chat_box_states(account_ids=[account_id], now=now)[account_id]
+
+
+def chat_box_states(*, account_ids: Collection[int], now: datetime) -> dict[int, ChatBoxState]:
+    """``chat_box_state`` of several accounts with one query per table (a sweep
+    recomputes thousands at once)."""
+    group_keys: dict[int, list[str]] = defaultdict(list)
+    for account_id, key in Group.objects.filter(account_id__in=account_ids).values_list("account_id", "key"):
+        group_keys[account_id].append(key)
     memberships: dict[int, set[str]] = defaultdict(set)
-    for operator_id, key in Membership.objects.filter(group__account_id=account_id).values_list(
+    for operator_id, key in Membership.objects.filter(group__account_id__in=account_ids).values_list(
         "operator_id", "group__key"
     ):
         memberships[operator_id].add(key)
-    until = presence_map(account_id=account_id)
+    facts: dict[int, list[tuple[int, str]]] = defaultdict(list)
+    for account_id, op_id, status in Operator.objects.filter(account_id__in=account_ids, is_active=True).values_list(
+        "account_id", "id", "status"
+    ):
+        facts[account_id].append((op_id, status))
+    schedules = accounts_schedules(account_ids=account_ids)
+    untils = presence_maps(account_ids=account_ids)
     moment = now.timestamp()
-    operators = [
-        OperatorFacts(
-            id=op_id,
-            status=status,
-            present=until.get(op_id, 0) > moment,
-            group_keys=frozenset(memberships.get(op_id, ())),
+    states = {}
+    for account_id in account_ids:
+        until = untils.get(account_id, {})
+        account_schedule, group_schedules = schedules.get(account_id, (None, {}))
+        states[account_id] = chat_box_compute(
+            operators=[
+                OperatorFacts(
+                    id=op_id,
+                    status=status,
+                    present=until.get(op_id, 0) > moment,
+                    group_keys=frozenset(memberships.get(op_id, ())),
+                )
+                for op_id, status in facts[account_id]
+            ],
+            group_keys=group_keys[account_id],
+            account_schedule=account_schedule,
+            group_schedules=group_schedules,
+            now=now,
         )
-        for op_id, status in Operator.objects.filter(account_id=account_id, is_active=True).values_list("id", "status")
-    ]
-    account_schedule, group_schedules = account_schedules(account_id=account_id)
-    return chat_box_compute(
-        operators=operators,
-        group_keys=group_keys,
-        account_schedule=account_schedule,
-        group_schedules=group_schedules,
-        now=now,
-    )
+    return states
 
 
 def _box_json(box: BoxState) -> dict:
@@ -94,6 +123,15 @@ def chat_box_snapshot(*, account_id: int) -> dict | None:
     except StoreUnavailable:
         return None
     return json.loads(raw) if raw else None
+
+
+def chat_box_snapshots(*, account_ids: Collection[int]) -> dict[int, dict | None]:
+    """``chat_box_snapshot`` of several accounts in one round trip."""
+    try:
+        raw = get_store().snapshot_jsons(account_ids=account_ids)
+    except StoreUnavailable:
+        return dict.fromkeys(account_ids)
+    return {account_id: json.loads(text) if text else None for account_id, text in raw.items()}
 
 
 def widget_box(snapshot: dict, group_key: str | None) -> dict | None:

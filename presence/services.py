@@ -2,6 +2,7 @@
 
 import logging
 from collections import defaultdict
+from collections.abc import Collection
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -17,14 +18,16 @@ from presence.models import Account, ChatBoxEvent, Operator, Source, Status, Sta
 from presence.selectors import (
     chat_box_body,
     chat_box_due_at,
-    chat_box_snapshot,
-    chat_box_state,
+    chat_box_snapshots,
+    chat_box_states,
 )
-from presence.store import ALL_DEVICES, OperatorRef, StoreUnavailable, dumps, get_store
+from presence.store import ALL_DEVICES, OperatorRef, SnapshotWrite, StoreUnavailable, dumps, get_store
 
 logger = logging.getLogger(__name__)
 
 SWEEP_BATCH = 5000
+# Accounts recomputed together: one query per table and one store round trip each.
+REFRESH_BATCH = 500
 
 
 def _ttl() -> int:
@@ -60,46 +63,102 @@ def chat_box_refresh(*, account_id: int, now: datetime | None = None, republish:
         with store.lock(f"refresh:{account_id}", timeout=10) as acquired:
             if not acquired:
                 logger.warning("refresh lock for account %s not acquired; recomputing anyway", account_id)
-            return _chat_box_refresh_locked(account_id=account_id, now=now, republish=republish)
+            versions = _chat_box_refresh_locked([account_id], now=now or timezone.now(), republish=republish)
+            return versions.get(account_id)
     except StoreUnavailable:
         logger.warning("presence store unavailable; chat box of account %s not refreshed", account_id)
         return None
 
 
-def _chat_box_refresh_locked(*, account_id: int, now: datetime | None, republish: bool) -> int | None:
+def chat_box_refresh_many(*, account_ids: Collection[int], now: datetime | None = None, republish: bool = False) -> int:
+    """``chat_box_refresh`` for many accounts (a sweep's, a schedule boundary's),
+    in batches: one query per table, one store round trip per step and one
+    publish per batch. An account whose lock is held elsewhere, or a batch that
+    fails, is refreshed on its own, so one bad account holds back no other.
+
+    Returns how many snapshots changed."""
     now = now or timezone.now()
-    widget_key = Account.objects.filter(id=account_id).values_list("widget_key", flat=True).first()
-    if widget_key is None:
-        # A deleted account: forget its snapshot so boundary runs stop finding it due.
-        get_store().snapshot_drop(account_id=account_id)
-        return None
-    state = chat_box_state(account_id=account_id, now=now)
-    body = chat_box_body(state)
-    previous = chat_box_snapshot(account_id=account_id)
-    due_at = chat_box_due_at(state)
-    version = get_store().snapshot_store(
-        account_id=account_id,
-        widget_key=widget_key,
-        body=dumps(body),
-        due_at=due_at.timestamp() if due_at else None,
-        now=now.timestamp(),
-    )
-    if version is None:
-        current = chat_box_snapshot(account_id=account_id) if republish else None
-        if current is not None:
-            transaction.on_commit(lambda: _publish_snapshot(account_id=account_id, snapshot=current))
-        return None
-    _record_chat_box_flips(account_id=account_id, previous=previous, body=body, version=version, now=now)
-    snapshot = {**body, "version": version}
-    # Published after commit: a subscriber who reacts must find the facts stored.
-    transaction.on_commit(lambda: _publish_snapshot(account_id=account_id, snapshot=snapshot))
-    return version
+    ids = sorted(set(account_ids))
+    store = get_store()
+    changed = 0
+    for start in range(0, len(ids), REFRESH_BATCH):
+        chunk = ids[start : start + REFRESH_BATCH]
+        done: set[int] = set()
+        try:
+            with store.locks([f"refresh:{account_id}" for account_id in chunk], timeout=30) as held:
+                mine = [account_id for account_id in chunk if f"refresh:{account_id}" in held]
+                versions = _chat_box_refresh_locked(mine, now=now, republish=republish)
+                done = set(mine)
+                changed += sum(1 for version in versions.values() if version)
+        except StoreUnavailable:
+            logger.warning("presence store unavailable; %s chat boxes not refreshed", len(chunk))
+            continue
+        except Exception:
+            logger.exception("batch refresh of %s chat boxes failed; refreshing them one by one", len(chunk))
+        for account_id in chunk:
+            if account_id not in done:
+                try:
+                    changed += chat_box_refresh(account_id=account_id, now=now, republish=republish) is not None
+                except Exception:
+                    # It stays due (or stale) and is retried by the next run.
+                    logger.exception("chat box refresh of account %s failed", account_id)
+    return changed
 
 
-def _record_chat_box_flips(*, account_id: int, previous: dict | None, body: dict, version: int, now: datetime) -> None:
+def _chat_box_refresh_locked(account_ids: list[int], *, now: datetime, republish: bool) -> dict[int, int | None]:
+    """Recompute, store and publish the snapshots of accounts whose refresh
+    locks the caller holds. Returns account id → new version (None: unchanged)."""
+    if not account_ids:
+        return {}
+    store = get_store()
+    widget_keys = dict(Account.objects.filter(id__in=account_ids).values_list("id", "widget_key"))
+    for account_id in account_ids:
+        if account_id not in widget_keys:
+            # A deleted account: forget its snapshot so boundary runs stop finding it due.
+            store.snapshot_drop(account_id=account_id)
+    live = [account_id for account_id in account_ids if account_id in widget_keys]
+    if not live:
+        return {}
+    states = chat_box_states(account_ids=live, now=now)
+    bodies = {account_id: chat_box_body(states[account_id]) for account_id in live}
+    previous = chat_box_snapshots(account_ids=live)
+    writes = []
+    for account_id in live:
+        due_at = chat_box_due_at(states[account_id])
+        writes.append(
+            SnapshotWrite(
+                account_id=account_id,
+                widget_key=widget_keys[account_id],
+                body=dumps(bodies[account_id]),
+                due_at=due_at.timestamp() if due_at else None,
+            )
+        )
+    versions = dict(zip(live, store.snapshot_store_many(writes=writes, now=now.timestamp()), strict=True))
+    snapshots = {}
+    flips = []
+    for account_id, version in versions.items():
+        if version is not None:
+            snapshots[account_id] = {**bodies[account_id], "version": version}
+            flips += _chat_box_flips(
+                account_id=account_id, previous=previous[account_id], body=bodies[account_id], version=version, now=now
+            )
+        elif republish and previous[account_id] is not None:
+            # Unchanged (and, under the lock, still what was read): push it again.
+            snapshots[account_id] = previous[account_id]
+    if snapshots:
+        # Published after commit: a subscriber who reacts must find the facts stored.
+        transaction.on_commit(lambda: _publish_snapshots(snapshots), robust=True)
+    if flips:
+        ChatBoxEvent.objects.bulk_create(flips)
+    return versions
+
+
+def _chat_box_flips(
+    *, account_id: int, previous: dict | None, body: dict, version: int, now: datetime
+) -> list[ChatBoxEvent]:
     boxes = {"": body, **body["groups"]}
     old_boxes = {} if previous is None else {"": previous, **previous["groups"]}
-    flips = [
+    return [
         ChatBoxEvent(
             account_id=account_id,
             group_key=key,
@@ -112,17 +171,14 @@ def _record_chat_box_flips(*, account_id: int, previous: dict | None, body: dict
         for key, box in boxes.items()
         if (old_boxes[key]["status"] if key in old_boxes else Status.OFFLINE) != box["status"]
     ]
-    if flips:
-        ChatBoxEvent.objects.bulk_create(flips)
 
 
-def _publish_snapshot(*, account_id: int, snapshot: dict) -> None:
-    events.publish_many(
-        [
-            (events.widget_group(account_id), {"type": "widget.snapshot", "snapshot": snapshot}),
-            (events.account_group(account_id), {"type": "operator.chat_box", "snapshot": snapshot}),
-        ]
-    )
+def _publish_snapshots(snapshots: dict[int, dict]) -> None:
+    messages: list[tuple[str, dict]] = []
+    for account_id, snapshot in snapshots.items():
+        messages.append((events.widget_group(account_id), {"type": "widget.snapshot", "snapshot": snapshot}))
+        messages.append((events.account_group(account_id), {"type": "operator.chat_box", "snapshot": snapshot}))
+    events.publish_many(messages)
 
 
 def chat_box_refresh_on_commit(*, account_id: int) -> None:
@@ -134,20 +190,9 @@ def chat_box_refresh_on_commit(*, account_id: int) -> None:
 def chat_box_refresh_due(*, now: datetime | None = None) -> int:
     """Recompute every account whose schedule flips a box by now (beat task)."""
     now = now or timezone.now()
-    done = 0
-    for account_id in get_store().due_accounts(now=now.timestamp(), limit=10_000):
-        _chat_box_refresh_logged(account_id=account_id, now=now)
-        done += 1
-    return done
-
-
-def _chat_box_refresh_logged(*, account_id: int, now: datetime, republish: bool = False) -> None:
-    # One account whose recompute fails (it stays due and is retried next run)
-    # must not hold back the others, which would come after it every time.
-    try:
-        chat_box_refresh(account_id=account_id, now=now, republish=republish)
-    except Exception:
-        logger.exception("chat box refresh of account %s failed", account_id)
+    due = get_store().due_accounts(now=now.timestamp(), limit=10_000)
+    chat_box_refresh_many(account_ids=due, now=now)
+    return len(due)
 
 
 # --- operator status ------------------------------------------------------------
@@ -200,18 +245,29 @@ def _presence_expect(*, operator: Operator, now: datetime) -> None:
 
 
 def _after_status_change(*, account_id: int, changes: list[tuple[int, str, str]]) -> None:
+    _after_status_changes({account_id: changes})
+
+
+def _after_status_changes(changes: dict[int, list[tuple[int, str, str]]]) -> None:
+    """After commit: push each status change (account id → (operator id,
+    status, source)) to its account's sockets, then recompute those accounts'
+    chat boxes."""
+
     def publish() -> None:
-        group = events.account_group(account_id)
         events.publish_many(
             [
-                (group, {"type": "operator.status", "operator_id": operator_id, "status": status, "source": source})
-                for operator_id, status, source in changes
+                (
+                    events.account_group(account_id),
+                    {"type": "operator.status", "operator_id": operator_id, "status": status, "source": source},
+                )
+                for account_id, account_changes in changes.items()
+                for operator_id, status, source in account_changes
             ]
         )
-        chat_box_refresh(account_id=account_id)
+        chat_box_refresh_many(account_ids=list(changes))
 
-    # Robust: one account's failing recompute must not cost the accounts after
-    # it in the same sweep their pushes (they are edge-triggered).
+    # Robust: a failing recompute must not fail the writer, whose change is
+    # committed (chat_box_refresh_many isolates one account's failure).
     transaction.on_commit(publish, robust=True)
 
 
@@ -300,55 +356,66 @@ def presence_sweep(*, now: datetime | None = None) -> int:
 
 
 def _sweep_claimed(claimed: list[OperatorRef], *, now: datetime) -> int:
-    by_account: dict[int, list[int]] = defaultdict(list)
-    for ref in claimed:
-        by_account[ref.account_id].append(ref.operator_id)
     # A heartbeat that slipped in after the claim made the operator present again.
-    store = get_store()
-    moment = now.timestamp()
-    candidates = []
-    for account_id, operator_ids in by_account.items():
-        until = store.present_until_map(account_id=account_id)
-        candidates += [(account_id, op_id) for op_id in operator_ids if until.get(op_id, 0) <= moment]
+    back = get_store().present_among(refs=claimed, now=now.timestamp())
+    candidates = [ref.operator_id for ref in claimed if ref not in back]
     if not candidates:
         return 0
-    # The flip and its audit rows commit together: no change without its event.
-    with transaction.atomic():
-        switched = _switch_offline([op_id for _acc, op_id in candidates], now=now)
-        StatusEvent.objects.bulk_create(
-            StatusEvent(
-                account_id=acc,
-                operator_id=op_id,
-                old=Status.ONLINE,
-                new=Status.OFFLINE,
-                source=Source.STALE_SWEEP,
-                at=now,
-            )
-            for op_id, acc in switched
-        )
+    switched = _switch_offline(candidates, now=now)
     changes: dict[int, list[tuple[int, str, str]]] = defaultdict(list)
     for op_id, acc in switched:
         changes[acc].append((op_id, Status.OFFLINE, Source.STALE_SWEEP))
-    for account_id, account_changes in changes.items():
-        _after_status_change(account_id=account_id, changes=account_changes)
+    _after_status_changes(changes)
     return len(switched)
 
 
 def _switch_offline(operator_ids: list[int], *, now: datetime) -> list[tuple[int, int]]:
-    """One conditional UPDATE … RETURNING for a batch: only rows still online
-    flip, so of two concurrent sweeps each operator is switched exactly once."""
-    table = Operator._meta.db_table
-    switched = []
+    """Flip the operators still online to offline, each with its audit row, and
+    return (operator id, account id) of those flipped. The UPDATE is
+    conditional, so of two concurrent sweeps each operator is switched exactly
+    once; flip and audit rows commit together (no change without its event).
+
+    On PostgreSQL one statement per batch does both (UPDATE … RETURNING feeding
+    INSERT … SELECT); elsewhere (the embedded SQLite) the rows go back through
+    Python."""
+    operators, events = Operator._meta.db_table, StatusEvent._meta.db_table
+    switched: list[tuple[int, int]] = []
     with transaction.atomic(), connection.cursor() as cursor:
-        for start in range(0, len(operator_ids), 1000):
-            chunk = operator_ids[start : start + 1000]
-            marks = ",".join(["%s"] * len(chunk))
-            cursor.execute(
-                f"UPDATE {table} SET status = %s, status_changed_at = %s "  # noqa: S608 (no user input)
-                f"WHERE status = %s AND id IN ({marks}) RETURNING id, account_id",
-                [Status.OFFLINE, now, Status.ONLINE, *chunk],
-            )
-            switched += cursor.fetchall()
+        for start in range(0, len(operator_ids), SWEEP_BATCH):
+            chunk = operator_ids[start : start + SWEEP_BATCH]
+            if connection.vendor == "postgresql":
+                cursor.execute(
+                    f"WITH switched AS ("  # noqa: S608 (no user input)
+                    f" UPDATE {operators} SET status = %s, status_changed_at = %s"
+                    f" WHERE status = %s AND id = ANY(%s::bigint[]) RETURNING id, account_id)"
+                    f" INSERT INTO {events} (account_id, operator_id, old, new, source, device, at)"
+                    f" SELECT account_id, id, %s, %s, %s, '', %s FROM switched"
+                    f" RETURNING operator_id, account_id",
+                    [Status.OFFLINE, now, Status.ONLINE, chunk, Status.ONLINE, Status.OFFLINE, Source.STALE_SWEEP, now],
+                )
+                switched += cursor.fetchall()
+                continue
+            for part in range(0, len(chunk), 500):  # SQLite's limit on parameters
+                ids = chunk[part : part + 500]
+                marks = ",".join(["%s"] * len(ids))
+                cursor.execute(
+                    f"UPDATE {operators} SET status = %s, status_changed_at = %s "  # noqa: S608 (no user input)
+                    f"WHERE status = %s AND id IN ({marks}) RETURNING id, account_id",
+                    [Status.OFFLINE, now, Status.ONLINE, *ids],
+                )
+                rows = cursor.fetchall()
+                StatusEvent.objects.bulk_create(
+                    StatusEvent(
+                        account_id=acc,
+                        operator_id=op_id,
+                        old=Status.ONLINE,
+                        new=Status.OFFLINE,
+                        source=Source.STALE_SWEEP,
+                        at=now,
+                    )
+                    for op_id, acc in rows
+                )
+                switched += rows
     return switched
 
 
@@ -385,15 +452,17 @@ def presence_resync(*, now: datetime) -> None:
     )
     for account_id, operator_id, status, source in rows.iterator():
         statuses[account_id].append((operator_id, status, source))
-    for account_id in list(Account.objects.order_by("id").values_list("id", flat=True)):
-        group = events.account_group(account_id)
-        events.publish_many(
-            [
-                (group, {"type": "operator.status", "operator_id": operator_id, "status": status, "source": source})
-                for operator_id, status, source in statuses.get(account_id, [])
-            ]
-        )
-        _chat_box_refresh_logged(account_id=account_id, now=now, republish=True)
+    events.publish_many(
+        [
+            (
+                events.account_group(account_id),
+                {"type": "operator.status", "operator_id": operator_id, "status": status, "source": source},
+            )
+            for account_id, account_statuses in sorted(statuses.items())
+            for operator_id, status, source in account_statuses
+        ]
+    )
+    chat_box_refresh_many(account_ids=list(Account.objects.values_list("id", flat=True)), now=now, republish=True)
 
 
 # --- accounts and operators -------------------------------------------------------

@@ -22,7 +22,8 @@ import contextlib
 import json
 import threading
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from functools import cache
 
@@ -55,12 +56,24 @@ class OperatorRef:
         return cls(int(account_id), int(operator_id))
 
 
+@dataclass(frozen=True)
+class SnapshotWrite:
+    account_id: int
+    widget_key: str
+    body: str  # canonical JSON (``dumps``) without ``version``
+    due_at: float | None  # when a schedule next changes a box (None: never)
+
+
 # The device tag a logout gives to end every device of an operator.
 ALL_DEVICES = "*"
 
 
 class StoreUnavailable(Exception):
     """The presence store could not be reached; callers degrade, never crash."""
+
+
+def _due(due_at: float | None) -> str:
+    return "" if due_at is None else repr(due_at)
 
 
 def _snapshot_full(body: str, version: int) -> str:
@@ -133,6 +146,18 @@ class MemoryStore:
         with self._lock:
             return {ref.operator_id: until for ref, until in self._until.items() if ref.account_id == account_id}
 
+    def present_until_maps(self, *, account_ids: Collection[int]) -> dict[int, dict[int, float]]:
+        with self._lock:
+            maps: dict[int, dict[int, float]] = {account_id: {} for account_id in account_ids}
+            for ref, until in self._until.items():
+                if ref.account_id in maps:
+                    maps[ref.account_id][ref.operator_id] = until
+            return maps
+
+    def present_among(self, *, refs: Collection[OperatorRef], now: float) -> set[OperatorRef]:
+        with self._lock:
+            return {ref for ref in refs if self._until.get(ref, 0.0) > now}
+
     def seed(self, *, ref: OperatorRef, present_until: float) -> None:
         with self._lock:
             self._until.setdefault(ref, present_until)
@@ -168,10 +193,21 @@ class MemoryStore:
             self._snap[account_id] = (body, version, _snapshot_full(body, version))
             return version
 
+    def snapshot_store_many(self, *, writes: list[SnapshotWrite], now: float) -> list[int | None]:
+        return [
+            self.snapshot_store(
+                account_id=write.account_id, widget_key=write.widget_key, body=write.body, due_at=write.due_at, now=now
+            )
+            for write in writes
+        ]
+
     def snapshot_json(self, *, account_id: int) -> str | None:
         with self._lock:
             current = self._snap.get(account_id)
             return current[2] if current else None
+
+    def snapshot_jsons(self, *, account_ids: Collection[int]) -> dict[int, str | None]:
+        return {account_id: self.snapshot_json(account_id=account_id) for account_id in account_ids}
 
     def snapshot_drop(self, *, account_id: int, widget_key: str | None = None) -> None:
         with self._lock:
@@ -208,7 +244,27 @@ class MemoryStore:
         try:
             yield True
         finally:
-            with self._lock:
+            self._release({name: token})
+
+    @contextlib.contextmanager
+    def locks(self, names: Collection[str], *, timeout: float) -> Iterator[set[str]]:
+        """Take whichever of ``names`` are free, without waiting; yields those taken."""
+        held: dict[str, object] = {}
+        with self._lock:
+            moment = time.monotonic()
+            for name in names:
+                if self._locks.get(name, (None, 0.0))[1] <= moment:
+                    token = object()
+                    self._locks[name] = (token, moment + timeout)
+                    held[name] = token
+        try:
+            yield set(held)
+        finally:
+            self._release(held)
+
+    def _release(self, held: dict[str, object]) -> None:
+        with self._lock:
+            for name, token in held.items():
                 # Past its timeout the lock may belong to someone else by now.
                 if self._locks.get(name, (None, 0.0))[0] is token:
                     del self._locks[name]
@@ -281,6 +337,18 @@ end
 return members
 """
 
+# Which of the given members are present after ARGV[2] (one round trip for a
+# sweep's whole batch).
+_PRESENT = """
+local now, present = tonumber(ARGV[2]), {}
+for i = 3, #ARGV do
+  local acc, op = string.match(ARGV[i], '^(%d+):(%d+)$')
+  local until_ = tonumber(redis.call('HGET', ARGV[1] .. ':a:' .. acc .. ':until', op))
+  if until_ and until_ > now then table.insert(present, ARGV[i]) end
+end
+return present
+"""
+
 _SEED = """
 if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 1 then
   redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
@@ -298,6 +366,15 @@ if version then version = version + 1 else version = tonumber(ARGV[4]) end
 local full = string.sub(ARGV[1], 1, -2) .. ',"version":' .. string.format('%d', version) .. '}'
 redis.call('HSET', KEYS[1], 'body', ARGV[1], 'version', string.format('%d', version), 'full', full)
 return version
+"""
+
+# Releases the locks of ``locks`` still held with this token (one that timed
+# out may be someone else's by now).
+_UNLOCK = """
+for _, key in ipairs(KEYS) do
+  if redis.call('GET', key) == ARGV[1] then redis.call('DEL', key) end
+end
+return 0
 """
 
 
@@ -320,6 +397,8 @@ class RedisStore:
         self._claim = self.client.register_script(_CLAIM)
         self._seed = self.client.register_script(_SEED)
         self._snapshot = self.client.register_script(_SNAPSHOT)
+        self._unlock = self.client.register_script(_UNLOCK)
+        self._present = self.client.register_script(_PRESENT)
 
     def _keys(self, ref: OperatorRef) -> list[str]:
         p = self.prefix
@@ -368,6 +447,28 @@ class RedisStore:
             raw = self.client.hgetall(f"{self.prefix}:a:{account_id}:until")
         return {int(op): float(until) for op, until in raw.items()}
 
+    def present_until_maps(self, *, account_ids: Collection[int]) -> dict[int, dict[int, float]]:
+        ids = list(account_ids)
+        with self._errors():
+            pipe = self.client.pipeline(transaction=False)
+            for account_id in ids:
+                pipe.hgetall(f"{self.prefix}:a:{account_id}:until")
+            raws = pipe.execute()
+        return {
+            account_id: {int(op): float(until) for op, until in raw.items()}
+            for account_id, raw in zip(ids, raws, strict=True)
+        }
+
+    def present_among(self, *, refs: Collection[OperatorRef], now: float) -> set[OperatorRef]:
+        refs = list(refs)
+        present: set[OperatorRef] = set()
+        with self._errors():
+            for start in range(0, len(refs), 10_000):
+                chunk = refs[start : start + 10_000]
+                members = self._present(args=[self.prefix, repr(now), *(ref.member for ref in chunk)])
+                present.update(OperatorRef.parse(member) for member in members)
+        return present
+
     def seed(self, *, ref: OperatorRef, present_until: float) -> None:
         with self._errors():
             keys = self._keys(ref)[1:]
@@ -388,15 +489,37 @@ class RedisStore:
     ) -> int | None:
         p = self.prefix
         keys = [f"{p}:a:{account_id}:snap", f"{p}:due", f"{p}:wk:{widget_key}"]
-        args = [body, account_id, "" if due_at is None else repr(due_at), int(now * 1000)]
+        args = [body, account_id, _due(due_at), int(now * 1000)]
         with self._errors():
             version = int(self._snapshot(keys=keys, args=args))
         return version or None
+
+    def snapshot_store_many(self, *, writes: list[SnapshotWrite], now: float) -> list[int | None]:
+        p = self.prefix
+        with self._errors():
+            pipe = self.client.pipeline(transaction=False)
+            for write in writes:
+                self._snapshot(
+                    keys=[f"{p}:a:{write.account_id}:snap", f"{p}:due", f"{p}:wk:{write.widget_key}"],
+                    args=[write.body, write.account_id, _due(write.due_at), int(now * 1000)],
+                    client=pipe,
+                )
+            versions = pipe.execute()
+        return [int(version) or None for version in versions]
 
     def snapshot_json(self, *, account_id: int) -> str | None:
         with self._errors():
             raw = self.client.hget(f"{self.prefix}:a:{account_id}:snap", "full")
         return raw.decode() if raw is not None else None
+
+    def snapshot_jsons(self, *, account_ids: Collection[int]) -> dict[int, str | None]:
+        ids = list(account_ids)
+        with self._errors():
+            pipe = self.client.pipeline(transaction=False)
+            for account_id in ids:
+                pipe.hget(f"{self.prefix}:a:{account_id}:snap", "full")
+            raws = pipe.execute()
+        return {account_id: raw and raw.decode() for account_id, raw in zip(ids, raws, strict=True)}
 
     def snapshot_drop(self, *, account_id: int, widget_key: str | None = None) -> None:
         p = self.prefix
@@ -431,6 +554,26 @@ class RedisStore:
             if acquired:
                 with contextlib.suppress(redis.RedisError):
                     lock.release()
+
+    @contextlib.contextmanager
+    def locks(self, names: Collection[str], *, timeout: float) -> Iterator[set[str]]:
+        """Take whichever of ``names`` are free, without waiting; yields those
+        taken. The same keys and tokens as ``lock``: the two exclude each other."""
+        names = list(names)
+        token = uuid.uuid4().hex
+        keys = [f"{self.prefix}:lock:{name}" for name in names]
+        with self._errors():
+            pipe = self.client.pipeline(transaction=False)
+            for key in keys:
+                pipe.set(key, token, nx=True, px=int(timeout * 1000))
+            taken = pipe.execute()
+        held = [key for key, ok in zip(keys, taken, strict=True) if ok]
+        try:
+            yield {name for name, ok in zip(names, taken, strict=True) if ok}
+        finally:
+            if held:
+                with contextlib.suppress(redis.RedisError):
+                    self._unlock(keys=held, args=[token])
 
 
 PresenceStore = MemoryStore | RedisStore

@@ -157,14 +157,14 @@ def test_an_account_that_fails_to_refresh_does_not_hold_back_the_others(clock, m
     broken, healthy = make_account(), make_account()
     for account in (broken, healthy):
         opening_hours_set(account=account, enabled=True, timezone="UTC", weekly=NINE_TO_FIVE, exceptions=[])
-    compute = services.chat_box_state
+    compute = services.chat_box_states
 
-    def state(*, account_id, now):
-        if account_id == broken.id:
+    def states(*, account_ids, now):
+        if broken.id in account_ids:
             raise ValueError("a schedule the evaluator chokes on")
-        return compute(account_id=account_id, now=now)
+        return compute(account_ids=account_ids, now=now)
 
-    monkeypatch.setattr(services, "chat_box_state", state)
+    monkeypatch.setattr(services, "chat_box_states", states)
     clock.move_to(at(MONDAY, "09:00:00"))
     published.clear()
     assert services.chat_box_refresh_due() == 2

@@ -12,7 +12,7 @@ import uuid
 import pytest
 from django.conf import settings
 
-from presence.store import MemoryStore, OperatorRef, RedisStore, StoreUnavailable
+from presence.store import MemoryStore, OperatorRef, RedisStore, SnapshotWrite, StoreUnavailable
 
 T0 = 1_900_000_000.0  # a fixed instant; the store only compares what it is given
 TTL = 75
@@ -323,6 +323,49 @@ def test_dropping_a_snapshot_without_its_widget_key_still_forgets_the_deadline(s
     assert store.due_accounts(now=T0 + 60, limit=10) == []
 
 
+def test_present_until_maps_answers_every_account_asked_for(store):
+    heartbeat(store, ALICE, "c1", at=T0)
+    heartbeat(store, BOB, "c2", at=T0 + 1)
+    heartbeat(store, CAROL, "c3", at=T0 + 2)
+    maps = store.present_until_maps(account_ids=[1, 2, 3])
+    assert maps == {
+        1: {ALICE.operator_id: T0 + GRACE, BOB.operator_id: T0 + 1 + GRACE},
+        2: {CAROL.operator_id: T0 + 2 + GRACE},
+        3: {},
+    }
+    assert maps[1] == store.present_until_map(account_id=1)
+
+
+def test_present_among_names_those_heard_from_after_now(store):
+    heartbeat(store, ALICE, "c1", at=T0)
+    heartbeat(store, CAROL, "c3", at=T0 + 10)
+    store.claim_expired(now=T0 + GRACE, limit=10)  # ALICE's presence ran out and was claimed
+    heartbeat(store, BOB, "c2", at=T0 + GRACE)
+    unknown = OperatorRef(3, 30)
+    assert store.present_among(refs=[ALICE, BOB, CAROL, unknown], now=T0 + GRACE + 1) == {BOB, CAROL}
+    assert store.present_among(refs=[BOB, CAROL], now=T0 + GRACE + 10) == {BOB}
+    assert store.present_among(refs=[], now=T0) == set()
+
+
+def test_snapshots_stored_in_a_batch_behave_as_stored_one_by_one(store):
+    first = snapshot(store, '{"a":1}', at=T0, account_id=1)
+    writes = [
+        SnapshotWrite(account_id=1, widget_key="wk-1", body='{"a":1}', due_at=T0 + 60),  # unchanged
+        SnapshotWrite(account_id=2, widget_key="wk-2", body='{"b":1}', due_at=None),  # new
+        SnapshotWrite(account_id=3, widget_key="wk-3", body='{"c":1}', due_at=T0 + 30),
+    ]
+    assert store.snapshot_store_many(writes=writes, now=T0 + 5) == [None, int((T0 + 5) * 1000), int((T0 + 5) * 1000)]
+    changed = [SnapshotWrite(account_id=1, widget_key="wk-1", body='{"a":2}', due_at=None)]
+    assert store.snapshot_store_many(writes=changed, now=T0 + 6) == [first + 1]
+    assert store.snapshot_jsons(account_ids=[1, 2, 4]) == {
+        1: f'{{"a":2,"version":{first + 1}}}',
+        2: f'{{"b":1,"version":{int((T0 + 5) * 1000)}}}',
+        4: None,
+    }
+    assert store.account_for_widget_key("wk-3") == 3
+    assert store.due_accounts(now=T0 + 60, limit=10) == [3]
+
+
 # --- locks ------------------------------------------------------------------------------
 
 
@@ -335,6 +378,28 @@ def test_a_held_lock_excludes_others_until_released(store):
             assert other_name is True
     with store.lock("refresh:1", timeout=5, blocking=False) as after_release:
         assert after_release is True
+
+
+def test_locks_takes_the_free_ones_and_excludes_single_locks(store):
+    with store.lock("refresh:2", timeout=5):
+        with store.locks(["refresh:1", "refresh:2", "refresh:3"], timeout=5) as held:
+            assert held == {"refresh:1", "refresh:3"}
+            with store.lock("refresh:1", timeout=5, blocking=False) as single:
+                assert single is False
+            with store.locks(["refresh:3", "refresh:4"], timeout=5) as again:
+                assert again == {"refresh:4"}
+    with store.locks(["refresh:1", "refresh:2", "refresh:3"], timeout=5) as after_release:
+        assert after_release == {"refresh:1", "refresh:2", "refresh:3"}
+
+
+def test_locks_released_late_do_not_free_a_new_holder(store):
+    batch = store.locks(["refresh:1"], timeout=0.2)
+    assert batch.__enter__() == {"refresh:1"}
+    with store.lock("refresh:1", timeout=3) as newer:  # waits for the batch's lock to time out
+        assert newer is True
+        batch.__exit__(None, None, None)  # the batch finishes late
+        with store.lock("refresh:1", timeout=5, blocking=False) as third:
+            assert third is False
 
 
 def test_a_blocking_lock_gives_up_after_its_timeout(store):
