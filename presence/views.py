@@ -6,6 +6,7 @@ is a 404, an admin page for an agent is a 403.
 
 import datetime
 import functools
+import math
 import re
 import zoneinfo
 from collections.abc import Callable
@@ -17,7 +18,7 @@ from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import PasswordChangeForm
 from django.contrib.auth.views import LoginView
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -47,6 +48,7 @@ from presence.forms import (
 )
 from presence.models import ApiToken, Operator, Source, Status, StatusEvent
 from presence.selectors import operator_connections, operators_present
+from presence.throttles import LoginRateThrottle
 from widget.selectors import offline_message_list, widget_snapshot
 
 HISTORY_PAGE_SIZE = 50
@@ -159,11 +161,36 @@ def safe_next(request: HttpRequest, fallback: str) -> str:
 
 
 class DashboardLoginView(LoginView):
-    """Logging in never switches anyone online: the operator chooses that."""
+    """Logging in never switches anyone online: the operator chooses that.
+
+    Password guesses through this form count against the same budget as the
+    API's token endpoint (``LoginRateThrottle``): one rule, whichever door a
+    guesser knocks on.
+    """
 
     template_name = "dashboard/login.html"
     authentication_form = EmailAuthenticationForm
     redirect_authenticated_user = True
+
+    def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        throttle = LoginRateThrottle()
+        # Checked before the form authenticates: a throttled guess learns nothing, not even a right password.
+        if not throttle.allow_request(request, self):
+            return self.throttled(wait=throttle.wait())
+        return super().post(request, *args, **kwargs)
+
+    def throttled(self, *, wait: float | None) -> HttpResponse:
+        seconds = max(1, math.ceil(wait or 1))
+        form = self.get_form_class()(self.request, initial={"username": self.request.POST.get("username", "")})
+        # An unbound form (nothing is validated) that shows one error of the whole form.
+        form.errors[NON_FIELD_ERRORS] = form.error_class(
+            [_("Too many log-in attempts. Try again in %(seconds)d seconds.") % {"seconds": seconds}],
+            error_class="nonfield",
+            renderer=form.renderer,
+        )
+        response = self.render_to_response(self.get_context_data(form=form), status=429)
+        response["Retry-After"] = str(seconds)
+        return response
 
 
 @require_POST

@@ -1,0 +1,194 @@
+"""Two tenants for the isolation walk: account A (the caller) and account B (the target).
+
+Every piece of B's data carries a string found nowhere else, so a response of A
+can be searched for it; ``tenant_state`` reads back everything B owns (database
+rows and presence store), so a walk can prove nothing of B's changed.
+"""
+
+import io
+from dataclasses import dataclass, field
+
+import pytest
+from django.conf import settings
+from django.core.cache import cache
+from django.core.files.base import ContentFile
+from django.db.models import Q
+from django.utils import timezone
+from PIL import Image
+
+from groups.models import Group, Membership
+from hours.models import OpeningHours
+from hours.services import opening_hours_set
+from presence import events
+from presence.models import Account, ApiToken, ChatBoxEvent, Operator, Source, Status, StatusEvent
+from presence.services import chat_box_refresh, operator_set_status, operator_update, presence_heartbeat
+from presence.store import OperatorRef, get_store
+from tests.factories import make_account, make_group, make_operator, make_token, owner_of
+from widget.models import OfflineMessage
+from widget.selectors import widget_account_forget
+from widget.services import offline_message_create
+
+WEEKLY = {"monday": [{"from": "09:00", "to": "17:00"}], "friday": [{"from": "22:00", "to": "06:00"}]}
+
+
+@dataclass
+class Tenant:
+    """One account with an owner, an agent in a group, opening hours (stored but
+    off, so the agent alone moves the chat box), an audit trail, an API token per
+    operator, a visitor's message and an avatar."""
+
+    account: Account
+    owner: Operator
+    agent: Operator
+    group: Group
+    owner_token: str
+    agent_token: str
+    # Strings that belong to this tenant only: none may show in the other's answers.
+    private: list[str] = field(default_factory=list)
+
+    @property
+    def operator_ids(self) -> set[int]:
+        return set(Operator.objects.filter(account=self.account).values_list("id", flat=True))
+
+    def channel_groups(self) -> set[str]:
+        """Every channel-layer group name of this tenant."""
+        names = {events.account_group(self.account.id), events.widget_group(self.account.id)}
+        return names | {events.operator_group(op_id) for op_id in self.operator_ids}
+
+
+def _png() -> ContentFile:
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), (200, 40, 40)).save(buffer, format="PNG")
+    return ContentFile(buffer.getvalue(), name="avatar.png")
+
+
+def make_tenant(*, tag: str, name: str) -> Tenant:
+    """``tag`` makes every string of the tenant unique (lowercase letters only)."""
+    account = make_account(name=f"{name} {tag.title()} Trading", allowed_origins=[f"https://shop.{tag}.example"])
+    owner = owner_of(account)
+    operator_update(
+        operator=owner, display_name=f"Quintus {tag.title()}", email=f"quintus@{tag}.example", avatar=_png()
+    )
+    agent = make_operator(account=account, name=f"Xaver {tag.title()}")
+    operator_update(operator=agent, email=f"xaver@{tag}.example")
+    group = make_group(account=account, key=f"{tag}-desk", members=[agent])
+    Group.objects.filter(id=group.id).update(name=f"{tag.title()} Desk")
+    group.refresh_from_db()
+    opening_hours_set(account=account, group=None, enabled=False, timezone="UTC", weekly=WEEKLY, exceptions=[])
+    opening_hours_set(account=account, group=group, enabled=False, timezone="UTC", weekly=WEEKLY, exceptions=[])
+    presence_heartbeat(operator=agent, conn_id=f"{tag}-conn", device=f"s:{tag}-laptop", grace=120)
+    operator_set_status(operator=agent, status=Status.ONLINE, source=Source.DASHBOARD, device=f"{tag}-laptop-tag")
+    ChatBoxEvent.objects.create(
+        account=account,
+        group_key=group.key,
+        old=Status.OFFLINE,
+        new=Status.ONLINE,
+        reason="operators_online",
+        version=1,
+    )
+    offline_message_create(
+        account_id=account.id,
+        name=f"Yolanda {tag.title()}",
+        email=f"yolanda@visitor-{tag}.example",
+        message=f"Secret order {tag} 4711",
+        group_key=group.key,
+    )
+    owner_token = make_token(owner, device=f"{tag}-owner-phone")
+    agent_token = make_token(agent, device=f"{tag}-agent-phone", is_mobile=True)
+    # The snapshot exists before the walk, so a read of it changes nothing.
+    chat_box_refresh(account_id=account.id)
+    owner.refresh_from_db()
+    agent.refresh_from_db()
+    private = [
+        account.name,
+        account.widget_key,
+        f"shop.{tag}.example",
+        owner.display_name,
+        owner.email,
+        owner.avatar.name.rsplit("/", 1)[-1],
+        agent.display_name,
+        agent.email,
+        group.key,
+        group.name,
+        f"{tag}-laptop",
+        f"{tag}-owner-phone",
+        f"{tag}-agent-phone",
+        f"Yolanda {tag.title()}",
+        f"visitor-{tag}.example",
+        f"Secret order {tag}",
+    ]
+    return Tenant(account, owner, agent, group, owner_token, agent_token, private)
+
+
+@dataclass
+class World:
+    a: Tenant
+    b: Tenant
+
+    def ids(self) -> dict[str, object]:
+        """What probe paths are filled with."""
+        return {
+            "a_agent": self.a.agent.id,
+            "a_group": self.a.group.id,
+            "a_key": self.a.group.key,
+            "a_widget": self.a.account.widget_key,
+            "b_account": self.b.account.id,
+            "b_owner": self.b.owner.id,
+            "b_owner_email": self.b.owner.email,
+            "b_agent": self.b.agent.id,
+            "b_group": self.b.group.id,
+            "b_key": self.b.group.key,
+            "b_widget": self.b.account.widget_key,
+            "b_avatar": self.b.owner.avatar.name,
+        }
+
+
+def build_world() -> World:
+    return World(a=make_tenant(tag="alphaqua", name="Alpha"), b=make_tenant(tag="bravozulu", name="Bravo"))
+
+
+def world_cleanup(world: World) -> None:
+    for tenant in (world.a, world.b):
+        tenant.owner.avatar.storage.delete(tenant.owner.avatar.name)
+
+
+def tenant_state(tenant: Tenant) -> dict:
+    """Everything the tenant owns, read back: rows that belong to it or point at it,
+    and its presence and snapshot in the store."""
+    account = tenant.account
+    store = get_store()
+    operator_ids = sorted(Operator.objects.filter(account=account).values_list("id", flat=True))
+    now = timezone.now().timestamp()
+
+    def rows(queryset) -> list[dict]:
+        return list(queryset.order_by("pk").values())
+
+    return {
+        "account": rows(Account.objects.filter(id=account.id)),
+        "operators": rows(Operator.objects.filter(account=account)),
+        "groups": rows(Group.objects.filter(account=account)),
+        "memberships": rows(Membership.objects.filter(Q(group__account=account) | Q(operator__account=account))),
+        "hours": rows(OpeningHours.objects.filter(Q(account=account) | Q(group__account=account))),
+        "status_events": rows(StatusEvent.objects.filter(Q(account=account) | Q(operator__account=account))),
+        "chat_box_events": rows(ChatBoxEvent.objects.filter(account=account)),
+        "tokens": rows(ApiToken.objects.filter(operator__account=account)),
+        "messages": rows(OfflineMessage.objects.filter(Q(account=account) | Q(group__account=account))),
+        "present_until": store.present_until_map(account_id=account.id),
+        "connections": {
+            op_id: store.connections(ref=OperatorRef(account.id, op_id), now=now, ttl=10**6) for op_id in operator_ids
+        },
+        "snapshot": store.snapshot_json(account_id=account.id),
+    }
+
+
+@pytest.fixture(autouse=True)
+def fresh_counters(clean_store):
+    """Rate-limit counters (log-in, widget) and memoised widget accounts start empty.
+
+    In production mode they live under the test's Redis prefix, which
+    ``clean_store`` empties; the embedded mode's memory cache is cleared here."""
+    if settings.EMBEDDED:
+        cache.clear()
+    widget_account_forget()
+    yield
+    widget_account_forget()
