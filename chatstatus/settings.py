@@ -59,7 +59,7 @@ if PRESENCE_CONNECTION_TTL_SECONDS < 3 * PRESENCE_HEARTBEAT_SECONDS:
 
 INSTALLED_APPS = [
     "daphne",
-    "django.contrib.admin",
+    "chatstatus.apps.ChatstatusAdminConfig",  # django.contrib.admin, login throttled
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

@@ -6,7 +6,6 @@ is a 404, an admin page for an agent is a 403.
 
 import datetime
 import functools
-import math
 import re
 import zoneinfo
 from collections.abc import Callable
@@ -18,7 +17,7 @@ from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import PasswordChangeForm
 from django.contrib.auth.views import LoginView
-from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -48,7 +47,7 @@ from presence.forms import (
 )
 from presence.models import ApiToken, Operator, Source, Status, StatusEvent
 from presence.selectors import operator_connections, operators_present
-from presence.throttles import LoginRateThrottle
+from presence.throttles import login_form_throttled, login_throttle_wait
 from widget.selectors import offline_message_list, widget_snapshot
 
 HISTORY_PAGE_SIZE = 50
@@ -173,22 +172,14 @@ class DashboardLoginView(LoginView):
     redirect_authenticated_user = True
 
     def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        throttle = LoginRateThrottle()
         # Checked before the form authenticates: a throttled guess learns nothing, not even a right password.
-        if not throttle.allow_request(request, self):
-            return self.throttled(wait=throttle.wait())
-        return super().post(request, *args, **kwargs)
-
-    def throttled(self, *, wait: float | None) -> HttpResponse:
-        seconds = max(1, math.ceil(wait or 1))
-        form = self.get_form_class()(self.request, initial={"username": self.request.POST.get("username", "")})
-        # An unbound form (nothing is validated) that shows one error of the whole form.
-        form.errors[NON_FIELD_ERRORS] = form.error_class(
-            [_("Too many log-in attempts. Try again in %(seconds)d seconds.") % {"seconds": seconds}],
-            error_class="nonfield",
-            renderer=form.renderer,
+        seconds = login_throttle_wait(request)
+        if seconds is None:
+            return super().post(request, *args, **kwargs)
+        form = self.get_form_class()(request, initial={"username": request.POST.get("username", "")})
+        response = self.render_to_response(
+            self.get_context_data(form=login_form_throttled(form, seconds=seconds)), status=429
         )
-        response = self.render_to_response(self.get_context_data(form=form), status=429)
         response["Retry-After"] = str(seconds)
         return response
 

@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework.settings import api_settings
 
+from presence.models import Operator
 from presence.throttles import LoginRateThrottle
 from tests.factories import PASSWORD
 
@@ -161,5 +162,36 @@ def test_a_login_still_works_when_the_throttle_cache_is_down(client, agent, monk
 
     response = form_login(client, agent.email, PASSWORD)
 
+    assert response.status_code == 302
+    assert logged_in(client)
+
+
+ADMIN_LOGIN = "/admin/login/"
+
+
+def admin_login(client: Client, email: str, password: str):
+    return client.post(ADMIN_LOGIN, {"username": email, "password": password, "next": "/admin/"})
+
+
+@pytest.mark.django_db
+def test_the_admin_login_is_throttled_by_the_same_budget(client, frozen):
+    staff = Operator.objects.create_superuser("root@example.com", PASSWORD, display_name="Root")
+    half = budget() // 2
+    for _ in range(half):
+        assert form_login(client, staff.email, "wrong-password").status_code == 200
+    for _ in range(budget() - half):
+        assert admin_login(client, staff.email, "wrong-password").status_code == 200
+
+    response = admin_login(client, staff.email, PASSWORD)
+
+    assert response.status_code == 429
+    assert 1 <= int(response["Retry-After"]) <= 60
+    assert THROTTLED_EN in response.content.decode()
+    assert f'value="{staff.email}"' in response.content.decode()
+    assert not logged_in(client)
+    assert client.get(ADMIN_LOGIN).status_code == 200  # the page itself is never throttled
+
+    frozen.shift(dt.timedelta(seconds=61))
+    response = admin_login(client, staff.email, PASSWORD)
     assert response.status_code == 302
     assert logged_in(client)
