@@ -156,7 +156,7 @@ class OperatorConsumer(DirectDispatchMixin, AsyncWebsocketConsumer):
 
     async def _heartbeat(self) -> None:
         try:
-            await database_sync_to_async(services.presence_heartbeat)(
+            await services.apresence_heartbeat(
                 operator=self.operator, conn_id=self.channel_name, device=self.device, grace=self.grace
             )
         except StoreUnavailable:

@@ -5,6 +5,7 @@ services rely on them behaving the same, so one suite runs against both.
 Times are plain POSIX seconds: the store never reads a clock of its own.
 """
 
+import asyncio
 import threading
 import time
 import uuid
@@ -72,6 +73,19 @@ def test_a_heartbeat_never_shortens_presence(store):
     heartbeat(store, ALICE, "c1", at=T0, grace=600)
     heartbeat(store, ALICE, "c1", at=T0 + 1, grace=30)
     assert until(store, ALICE) == T0 + 600
+
+
+def test_an_async_touch_is_a_touch(store):
+    async def beats():
+        first = await store.atouch(ref=ALICE, conn_id="c1", device="s:laptop", now=T0, present_until=T0 + GRACE)
+        again = await store.atouch(ref=ALICE, conn_id="c2", device="s:phone", now=T0 + 1, present_until=T0 + 1 + GRACE)
+        return first, again
+
+    assert asyncio.run(beats()) == (True, False)
+    assert until(store, ALICE) == T0 + 1 + GRACE
+    assert [conn.conn_id for conn in store.connections(ref=ALICE, now=T0 + 2, ttl=TTL)] == ["c1", "c2"]
+    # And it is news again once presence ran out, as with touch.
+    assert heartbeat(store, ALICE, "c1", at=T0 + 1 + GRACE) is True
 
 
 def test_connections_lists_only_live_connections(store):
