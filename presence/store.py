@@ -100,6 +100,7 @@ class MemoryStore:
             self._widget_keys: dict[str, int] = {}
             self._epoch = False
             self._locks: dict[str, tuple[object, float]] = {}
+            self._counters: dict[str, tuple[int, float]] = {}
 
     # -- presence ---------------------------------------------------------
     def touch(self, *, ref: OperatorRef, conn_id: str, device: str, now: float, present_until: float) -> bool:
@@ -216,6 +217,9 @@ class MemoryStore:
     def snapshot_jsons(self, *, account_ids: Collection[int]) -> dict[int, str | None]:
         return {account_id: self.snapshot_json(account_id=account_id) for account_id in account_ids}
 
+    async def asnapshot_json(self, *, account_id: int) -> str | None:
+        return self.snapshot_json(account_id=account_id)
+
     def snapshot_drop(self, *, account_id: int, widget_key: str | None = None) -> None:
         with self._lock:
             self._snap.pop(account_id, None)
@@ -232,6 +236,20 @@ class MemoryStore:
     def due_accounts(self, *, now: float, limit: int) -> list[int]:
         with self._lock:
             return sorted(acc for acc, due in self._due.items() if due <= now)[:limit]
+
+    # -- counters ---------------------------------------------------------------
+    def count(self, key: str, *, now: float, ttl: int) -> int:
+        with self._lock:
+            if len(self._counters) >= 10_000:
+                self._counters = {k: v for k, v in self._counters.items() if v[1] > now}
+            value, expires = self._counters.get(key, (0, 0.0))
+            if expires <= now:
+                value, expires = 0, now + ttl
+            self._counters[key] = (value + 1, expires)
+            return value + 1
+
+    async def acount(self, key: str, *, now: float, ttl: int) -> int:
+        return self.count(key, now=now, ttl=ttl)
 
     # -- locks ----------------------------------------------------------------
     @contextlib.contextmanager
@@ -356,6 +374,12 @@ end
 return present
 """
 
+_COUNT = """
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return n
+"""
+
 _SEED = """
 if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 1 then
   redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
@@ -385,13 +409,22 @@ return 0
 """
 
 
+@dataclass(frozen=True)
+class _AsyncRedis:
+    """A RedisStore's asyncio client for one event loop, with its scripts."""
+
+    client: "redis.asyncio.Redis"
+    touch: object
+    count: object
+
+
 class RedisStore:
     """Redis store shared by every web, worker and beat process."""
 
     def __init__(self, url: str, prefix: str) -> None:
         self.prefix = prefix
         self.url = url
-        # event loop → (asyncio client, its touch script); a client is bound to its loop.
+        # event loop → its _AsyncRedis: an asyncio client is bound to its loop.
         self._async: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self.client = redis.Redis.from_url(
             url,
@@ -409,6 +442,7 @@ class RedisStore:
         self._snapshot = self.client.register_script(_SNAPSHOT)
         self._unlock = self.client.register_script(_UNLOCK)
         self._present = self.client.register_script(_PRESENT)
+        self._count = self.client.register_script(_COUNT)
 
     def _keys(self, ref: OperatorRef) -> list[str]:
         p = self.prefix
@@ -435,19 +469,25 @@ class RedisStore:
     async def atouch(self, *, ref: OperatorRef, conn_id: str, device: str, now: float, present_until: float) -> bool:
         """``touch`` from an event loop, without a hop to a thread: the
         operator sockets' heartbeats, thousands a second per process."""
-        script = self._async_touch()
         args = [conn_id, repr(now), device, repr(present_until), ref.operator_id, ref.member]
         try:
-            return bool(await script(keys=self._keys(ref), args=args))
+            return bool(await self._async_client().touch(keys=self._keys(ref), args=args))
         except redis.RedisError as exc:
             raise StoreUnavailable(str(exc)) from exc
 
-    def _async_touch(self):  # noqa: ANN202 (redis.commands.core.AsyncScript)
+    async def asnapshot_json(self, *, account_id: int) -> str | None:
+        """``snapshot_json`` from an event loop (every widget socket's connect)."""
+        try:
+            raw = await self._async_client().client.hget(f"{self.prefix}:a:{account_id}:snap", "full")
+        except redis.RedisError as exc:
+            raise StoreUnavailable(str(exc)) from exc
+        return raw.decode() if raw is not None else None
+
+    def _async_client(self) -> "_AsyncRedis":
         loop = asyncio.get_running_loop()
         entry = self._async.get(loop)
         if entry is None:
-            # Bounded: a burst of heartbeats waits for a connection rather than
-            # opening hundreds of them.
+            # Bounded: a burst waits for a connection rather than opening hundreds.
             pool = redis.asyncio.BlockingConnectionPool.from_url(
                 self.url,
                 max_connections=32,
@@ -459,7 +499,8 @@ class RedisStore:
                 retry_on_error=[redis.ConnectionError, redis.TimeoutError],
             )
             client = redis.asyncio.Redis(connection_pool=pool)
-            entry = self._async[loop] = client.register_script(_TOUCH)
+            entry = _AsyncRedis(client, client.register_script(_TOUCH), client.register_script(_COUNT))
+            self._async[loop] = entry
         return entry
 
     def disconnect(self, *, ref: OperatorRef, conn_id: str, now: float, ttl: float, grace: float) -> int:
@@ -579,6 +620,19 @@ class RedisStore:
         with self._errors():
             raw = self.client.zrangebyscore(f"{self.prefix}:due", "-inf", repr(now), start=0, num=limit)
         return [int(acc) for acc in raw]
+
+    # -- counters ---------------------------------------------------------------
+    def count(self, key: str, *, now: float, ttl: int) -> int:
+        """Add one to counter ``key`` and return it; a new counter lives ``ttl`` seconds."""
+        with self._errors():
+            return int(self._count(keys=[f"{self.prefix}:n:{key}"], args=[ttl]))
+
+    async def acount(self, key: str, *, now: float, ttl: int) -> int:
+        """``count`` from an event loop (every widget socket's connect)."""
+        try:
+            return int(await self._async_client().count(keys=[f"{self.prefix}:n:{key}"], args=[ttl]))
+        except redis.RedisError as exc:
+            raise StoreUnavailable(str(exc)) from exc
 
     # -- locks ----------------------------------------------------------------
     @contextlib.contextmanager

@@ -3,14 +3,13 @@
 import json
 from urllib.parse import parse_qs
 
-from asgiref.sync import sync_to_async
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from presence import events
 from presence.consumers import DirectDispatchMixin
 from widget import selectors
-from widget.ratelimit import Limit, ratelimit_hit
+from widget.hub import widget_hub
+from widget.ratelimit import Limit, aratelimit_hit
 from widget.selectors import WidgetAccount, widget_status_body
 
 CLOSE_NOT_FOUND = 4404
@@ -51,21 +50,23 @@ def _client_ip(scope: dict) -> str:
 
 
 class WidgetConsumer(DirectDispatchMixin, AsyncWebsocketConsumer):
+    # No layer channel of its own: the process's widget hub listens to the
+    # account's group once and hands the pushes to every socket here.
+    channel_layer_alias = None
     account: WidgetAccount | None = None
+    group: str | None = None
     version = -1
+    _early: dict | None = None
 
     async def connect(self) -> None:
-        # No database here: off the process's one sync thread.
-        retry_after = await sync_to_async(ratelimit_hit, thread_sensitive=False)(
-            scope="widget-ws", ident=_client_ip(self.scope), limits=CONNECT_LIMITS
-        )
+        retry_after = await aratelimit_hit(scope="widget-ws", ident=_client_ip(self.scope), limits=CONNECT_LIMITS)
         if retry_after is not None:
             await self._refuse(CLOSE_RATE_LIMITED)
             return
         widget_key = self.scope["url_route"]["kwargs"]["widget_key"]
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         self.group_key = (query.get("group") or [None])[0] or None
-        account = await database_sync_to_async(selectors.widget_account)(widget_key=widget_key)
+        account = await selectors.awidget_account(widget_key=widget_key)
         if account is None:
             await self._refuse(CLOSE_NOT_FOUND)
             return
@@ -74,16 +75,19 @@ class WidgetConsumer(DirectDispatchMixin, AsyncWebsocketConsumer):
             return
         # Subscribe before reading the snapshot: a change published in between
         # is then queued for this socket (and an older read is skipped by version).
-        group = events.widget_group(account.account_id)
-        await self.channel_layer.group_add(group, self.channel_name)
-        snapshot = await database_sync_to_async(selectors.widget_snapshot)(account_id=account.account_id)
+        self.group = events.widget_group(account.account_id)
+        await widget_hub().join(self.group, self)
+        snapshot = await selectors.awidget_snapshot(account_id=account.account_id)
         if widget_status_body(account=account, snapshot=snapshot, group_key=self.group_key) is None:
-            await self.channel_layer.group_discard(group, self.channel_name)
+            await self._leave()
             await self._refuse(CLOSE_NOT_FOUND)
             return
-        self.account = account
         await self.accept()
+        self.account = account
         await self._push(snapshot)
+        if self._early is not None:
+            early, self._early = self._early, None
+            await self._push(early)
 
     async def _refuse(self, code: int) -> None:
         # A browser sees a close code only on a socket that was accepted; a
@@ -92,14 +96,23 @@ class WidgetConsumer(DirectDispatchMixin, AsyncWebsocketConsumer):
         await self.close(code=code)
 
     async def disconnect(self, code: int) -> None:
-        if self.account is not None:
-            await self.channel_layer.group_discard(events.widget_group(self.account.account_id), self.channel_name)
+        await self._leave()
+
+    async def _leave(self) -> None:
+        if self.group is not None:
+            group, self.group = self.group, None
+            await widget_hub().leave(group, self)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         # Visitors only listen; anything they send is ignored (and bounded by the server's frame limit).
         return
 
     async def widget_snapshot(self, event: dict) -> None:
+        if self.account is None:
+            # Still connecting: the newest push so far is sent after the first status.
+            if self._early is None or event["snapshot"]["version"] > self._early["version"]:
+                self._early = event["snapshot"]
+            return
         await self._push(event["snapshot"])
 
     async def _push(self, snapshot: dict) -> None:

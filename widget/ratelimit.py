@@ -1,42 +1,23 @@
-"""Fixed-window rate limits on Django's cache (Redis in production, memory when embedded).
+"""Fixed-window rate limits, counted in the presence store (Redis in
+production, process memory when embedded).
 
 A window is ``period`` seconds long and aligned to the epoch, so every process
 counts into the same key. A fixed window lets a burst of 2 × limit straddle a
 boundary; for abuse control of public endpoints that is good enough and costs
-one round trip per limit.
+one round trip per limit. ``aratelimit_hit`` counts from an event loop (each
+widget socket's connect) without a hop to a thread.
 """
 
 import hashlib
 import logging
 import math
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
-from django.core.cache import DEFAULT_CACHE_ALIAS, caches
-from django.core.signals import setting_changed
-from django.dispatch import receiver
+from presence.store import StoreUnavailable, get_store
 
 logger = logging.getLogger(__name__)
-
-
-# One cache client per process. ``django.core.cache.cache`` is one per async
-# context, and every widget socket is its own context: each kept a Redis
-# connection of its own (41 → 30 KiB per idle socket without them).
-_client = None
-
-
-def _cache():
-    global _client
-    if _client is None:
-        _client = caches.create_connection(DEFAULT_CACHE_ALIAS)
-    return _client
-
-
-@receiver(setting_changed)
-def _forget_client(*, setting: str, **kwargs: object) -> None:
-    global _client
-    if setting == "CACHES":
-        _client = None
 
 
 @dataclass(frozen=True)
@@ -49,28 +30,44 @@ def ratelimit_hit(*, scope: str, ident: str, limits: tuple[Limit, ...]) -> int |
     """Count one hit of ``ident`` against every limit of ``scope``.
 
     Returns None when allowed, else the seconds until the exceeded window ends
-    (for ``Retry-After``). An unreachable cache allows the hit: losing abuse
+    (for ``Retry-After``). An unreachable store allows the hit: losing abuse
     protection for a moment is better than refusing every visitor.
     """
     now = time.time()
-    # Hashed: client addresses never appear in cache keys.
+    counts = []
+    try:
+        for limit, key in _windows(scope=scope, ident=ident, limits=limits, now=now):
+            counts.append(get_store().count(key, now=now, ttl=limit.period + 1))
+    except StoreUnavailable:
+        logger.warning("rate-limit store unavailable; allowing %s", scope)
+        return None
+    return _retry_after(limits=limits, counts=counts, now=now)
+
+
+async def aratelimit_hit(*, scope: str, ident: str, limits: tuple[Limit, ...]) -> int | None:
+    """``ratelimit_hit`` from an event loop."""
+    now = time.time()
+    counts = []
+    try:
+        for limit, key in _windows(scope=scope, ident=ident, limits=limits, now=now):
+            counts.append(await get_store().acount(key, now=now, ttl=limit.period + 1))
+    except StoreUnavailable:
+        logger.warning("rate-limit store unavailable; allowing %s", scope)
+        return None
+    return _retry_after(limits=limits, counts=counts, now=now)
+
+
+def _windows(*, scope: str, ident: str, limits: tuple[Limit, ...], now: float) -> Iterator[tuple[Limit, str]]:
+    # Hashed: client addresses never appear in keys.
     digest = hashlib.sha256(ident.encode()).hexdigest()[:24]
-    retry_after = None
     for limit in limits:
-        window = int(now // limit.period)
-        key = f"rl:{scope}:{limit.period}:{window}:{digest}"
-        cache = _cache()
-        try:
-            cache.add(key, 0, timeout=limit.period + 1)
-            try:
-                count = cache.incr(key)
-            except ValueError:  # expired between add and incr
-                cache.set(key, 1, timeout=limit.period + 1)
-                count = 1
-        except Exception:
-            logger.warning("rate-limit cache unavailable; allowing %s", scope, exc_info=True)
-            return None
-        if count > limit.count:
-            wait = max(1, math.ceil((window + 1) * limit.period - now))
-            retry_after = max(retry_after or 0, wait)
-    return retry_after
+        yield limit, f"rl:{scope}:{limit.period}:{int(now // limit.period)}:{digest}"
+
+
+def _retry_after(*, limits: tuple[Limit, ...], counts: list[int], now: float) -> int | None:
+    waits = [
+        max(1, math.ceil((int(now // limit.period) + 1) * limit.period - now))
+        for limit, count in zip(limits, counts, strict=True)
+        if count > limit.count
+    ]
+    return max(waits, default=None)

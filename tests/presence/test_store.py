@@ -380,6 +380,12 @@ def test_snapshots_stored_in_a_batch_behave_as_stored_one_by_one(store):
     assert store.due_accounts(now=T0 + 60, limit=10) == [3]
 
 
+def test_a_counter_counts_each_hit_per_key(store):
+    assert [store.count("rl:x", now=T0, ttl=2) for _ in range(3)] == [1, 2, 3]
+    assert store.count("rl:y", now=T0, ttl=2) == 1
+    assert asyncio.run(store.acount("rl:x", now=T0, ttl=2)) == 4
+
+
 # --- locks ------------------------------------------------------------------------------
 
 

@@ -9,9 +9,9 @@ from widget.selectors import widget_account_forget
 def fresh_widget_state(clean_store):
     """Rate-limit counters and memoised account data start empty in every test.
 
-    In production mode the counters live under the test's Redis prefix, which
-    ``clean_store`` already empties; the memory cache of the embedded mode is
-    cleared here (never the shared Redis database)."""
+    The counters live in the presence store, which ``clean_store`` empties; the
+    memory cache of the embedded mode (API throttles) is cleared here (never the
+    shared Redis database)."""
     if settings.EMBEDDED:
         cache.clear()
     widget_account_forget()

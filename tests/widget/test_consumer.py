@@ -15,6 +15,7 @@ from tests.factories import make_account, make_group, make_operator
 from tests.widget.helpers import make_present
 from widget import selectors
 from widget.consumers import CONNECT_LIMITS
+from widget.hub import widget_hub
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -98,14 +99,14 @@ async def test_a_change_published_while_the_socket_reads_its_first_snapshot_is_n
     account = await db(make_account)()
     operator = await db(make_operator)(account=account)
     await db(make_present)(operator)
-    read_snapshot = selectors.widget_snapshot
+    read_snapshot = selectors.awidget_snapshot
 
-    def snapshot_then_a_change(**kwargs):
-        stale = read_snapshot(**kwargs)
-        operator_set_status(operator=operator, status=Status.ONLINE, source="api")
+    async def snapshot_then_a_change(**kwargs):
+        stale = await read_snapshot(**kwargs)
+        await db(operator_set_status)(operator=operator, status=Status.ONLINE, source="api")
         return stale
 
-    monkeypatch.setattr(selectors, "widget_snapshot", snapshot_then_a_change)
+    monkeypatch.setattr(selectors, "awidget_snapshot", snapshot_then_a_change)
     communicator = socket(account)
     await communicator.connect()
     first = await communicator.receive_json_from(timeout=2)
@@ -114,6 +115,35 @@ async def test_a_change_published_while_the_socket_reads_its_first_snapshot_is_n
 
     assert (first["status"], second["status"]) == ("offline", "online")
     assert first["version"] < second["version"]
+
+
+async def test_the_sockets_of_an_account_share_one_layer_channel_per_process(monkeypatch):
+    account = await db(make_account)()
+    group = events.widget_group(account.id)
+    layer = get_channel_layer()
+    created = []
+    new_channel = layer.new_channel
+
+    async def counting_new_channel(*args, **kwargs):
+        created.append(await new_channel(*args, **kwargs))
+        return created[-1]
+
+    monkeypatch.setattr(layer, "new_channel", counting_new_channel)
+    sockets = [socket(account, client=f"198.51.100.{n}") for n in range(5)]
+    for communicator in sockets:
+        await communicator.connect()
+    first = [await communicator.receive_json_from(timeout=2) for communicator in sockets]
+
+    assert len(created) == 1
+    assert widget_hub().listeners(group) == 5
+    newer = {**first[0], "version": first[0]["version"] + 1, "status": "online", "reason": "operators_online"}
+    await layer.group_send(group, {"type": "widget.snapshot", "snapshot": newer})
+    pushed = [await communicator.receive_json_from(timeout=2) for communicator in sockets]
+    assert {message["version"] for message in pushed} == {newer["version"]}
+
+    for communicator in sockets:
+        await communicator.disconnect()
+    assert widget_hub().listeners(group) == 0
 
 
 async def test_older_or_equal_versions_are_never_sent():

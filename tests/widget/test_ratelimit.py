@@ -4,10 +4,9 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import time_machine
-from asgiref.sync import sync_to_async
 
-from widget import ratelimit
-from widget.ratelimit import Limit, ratelimit_hit
+from presence.store import StoreUnavailable, get_store
+from widget.ratelimit import Limit, aratelimit_hit, ratelimit_hit
 
 LIMITS = (Limit(count=2, period=60), Limit(count=4, period=3600))
 START = datetime(2026, 3, 2, 10, 0, 0, tzinfo=UTC)
@@ -42,33 +41,25 @@ def test_scopes_and_identities_count_separately():
         assert ratelimit_hit(scope="t", ident="a", limits=LIMITS) is not None
 
 
-def test_an_unreachable_cache_lets_visitors_through(monkeypatch, caplog):
+def test_an_unreachable_store_lets_visitors_through(monkeypatch, caplog):
     def broken(*args, **kwargs):
-        raise ConnectionError("cache down")
+        raise StoreUnavailable("store down")
 
-    monkeypatch.setattr(ratelimit._cache(), "add", broken)
+    async def abroken(*args, **kwargs):
+        raise StoreUnavailable("store down")
+
+    monkeypatch.setattr(get_store(), "count", broken)
+    monkeypatch.setattr(get_store(), "acount", abroken)
 
     assert ratelimit_hit(scope="t", ident="a", limits=LIMITS) is None
-    assert "rate-limit cache unavailable" in caplog.text
+    assert asyncio.run(aratelimit_hit(scope="t", ident="a", limits=LIMITS)) is None
+    assert "rate-limit store unavailable" in caplog.text
 
 
-def test_every_async_context_counts_through_one_cache_client(monkeypatch):
-    # Each widget socket is its own async context; a client per context was a
-    # Redis connection per socket.
-    used = set()
-    counting = ratelimit._cache
+def test_sockets_and_requests_count_into_the_same_windows():
+    with time_machine.travel(START + timedelta(seconds=20), tick=False):
+        first = asyncio.run(aratelimit_hit(scope="t", ident="a", limits=LIMITS))
+        second = ratelimit_hit(scope="t", ident="a", limits=LIMITS)
+        third = asyncio.run(aratelimit_hit(scope="t", ident="a", limits=LIMITS))
 
-    def spy():
-        client = counting()
-        used.add(id(client))
-        return client
-
-    monkeypatch.setattr(ratelimit, "_cache", spy)
-
-    async def many_sockets():
-        hit = sync_to_async(ratelimit_hit, thread_sensitive=False)
-        await asyncio.gather(*(hit(scope="t", ident=str(n), limits=LIMITS) for n in range(8)))
-
-    asyncio.run(many_sockets())
-
-    assert len(used) == 1
+    assert (first, second, third) == (None, None, 40)

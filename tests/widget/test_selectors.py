@@ -1,12 +1,16 @@
 """offline_message_list: the dashboard inbox's read."""
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from asgiref.sync import sync_to_async
 
+from presence.models import Account
+from presence.store import dumps, get_store
 from tests.factories import make_account, make_group, make_operator, owner_of
 from widget.models import OfflineMessage
-from widget.selectors import offline_message_list
+from widget.selectors import awidget_account, awidget_snapshot, offline_message_list, widget_account_forget
 
 NOON = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
@@ -69,3 +73,44 @@ def test_it_reads_the_inbox_in_one_query(django_assert_num_queries):
         names = [(message.name, message.group and message.group.name) for message in offline_message_list(operator=me)]
 
     assert len(names) == 5
+
+
+# --- the socket's reads from the event loop ------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_known_widget_key_is_answered_from_the_memo_without_a_query():
+    account = await sync_to_async(make_account)()
+    widget_account_forget()
+    first = await awidget_account(widget_key=account.widget_key)
+    # Renamed in the database: the memo still answers (for its short while), so no query ran.
+    await sync_to_async(Account.objects.filter(id=account.id).update)(name="Renamed")
+    again = await awidget_account(widget_key=account.widget_key)
+    widget_account_forget(widget_key=account.widget_key)
+    fresh = await awidget_account(widget_key=account.widget_key)
+
+    assert first == again
+    assert first.account_id == account.id
+    assert fresh.name == "Renamed"
+    assert await awidget_account(widget_key="no-such-key") is None
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_socket_reads_the_stored_snapshot_and_recomputes_a_missing_or_due_one():
+    account = await sync_to_async(make_account)()
+    store = get_store()
+    store.snapshot_drop(account_id=account.id)
+
+    computed = await awidget_snapshot(account_id=account.id)  # missing: computed and stored
+    assert computed["status"] == "offline"
+    assert await awidget_snapshot(account_id=account.id) == computed
+
+    past = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
+    stale = {"status": "online", "reason": "operators_online", "next_change_at": past, "groups": {}}
+    version = store.snapshot_store(
+        account_id=account.id, widget_key=account.widget_key, body=dumps(stale), due_at=None, now=time.time()
+    )
+    recomputed = await awidget_snapshot(account_id=account.id)  # past its flip: recomputed
+
+    assert recomputed["status"] == "offline"
+    assert recomputed["version"] > version
