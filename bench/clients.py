@@ -32,8 +32,11 @@ def client_ip(index: int) -> str:
     return f"127.{10 + index // 62_500}.{(index // 250) % 250 + 1}.{index % 250 + 1}"
 
 
-def backoff_delay(failures: int, *, cap: float) -> float:
-    """widget.js's reconnect delay: 1 s doubling per failure, ×0.5–1.5 jitter."""
+def backoff_delay(failures: int, *, cap: float, dropped: bool = False) -> float:
+    """widget.js's reconnect delay: 1 s doubling per failure, ×0.5–1.5 jitter;
+    the first retry after a working socket dropped at a random moment of 0.5–8 s."""
+    if failures == 1 and dropped:
+        return 0.5 + random.random() * 7.5
     return min(cap, 1.0 * 2 ** (failures - 1)) * (0.5 + random.random())
 
 
@@ -81,7 +84,8 @@ class Listener:
                 self._settle()
                 return
             failures += 1
-            await asyncio.sleep(backoff_delay(failures, cap=self.worker.backoff_cap))
+            dropped = self.version >= 0  # it had received a status: a working socket dropped
+            await asyncio.sleep(backoff_delay(failures, cap=self.worker.backoff_cap, dropped=dropped))
 
     async def _session(self) -> bool:
         try:

@@ -2,8 +2,9 @@
 killed (SIGKILL) and started again on the same port; how long until 99 % of
 the clients are back (have received a status again)?
 
-Clients reconnect the way widget.js does: 1 s doubling per failure with
-×0.5–1.5 jitter, capped (10 s here). Every status a client receives must be the
+Clients reconnect the way widget.js does: the first retry after a working
+socket dropped at a random moment of 0.5–8 s, then 1 s doubling per failure
+with ×0.5–1.5 jitter, capped (10 s here). Every status a client receives must be the
 true one (the operator stays online and present throughout: no flap).
 Connection refusals are split in two: before the new process listens (the
 server is not up yet — expected) and after (the listen backlog overflowed).

@@ -401,10 +401,15 @@
         return startPolling();
       }
       failures += 1;
-      // Exponential backoff with jitter, so a server restart is not met by every widget at once.
-      var delay = Math.min(60000, 1000 * Math.pow(2, failures - 1));
-      if (event.code === 4429) delay = 60000;
-      wsTimer = setTimeout(safe(connect), delay * (0.5 + Math.random()));
+      // Exponential backoff with jitter, so a server restart is not met by every
+      // widget at once. A socket that was working and dropped (the server
+      // restarted under thousands of pages) comes back at a random moment of
+      // the next 0.5–8 s: every visitor retrying within the same second would
+      // keep the restarted server too busy to finish any handshake.
+      var delay = Math.min(60000, 1000 * Math.pow(2, failures - 1)) * (0.5 + Math.random());
+      if (failures === 1 && version >= 0) delay = 500 + Math.random() * 7500;
+      if (event.code === 4429) delay = 60000 * (0.5 + Math.random());
+      wsTimer = setTimeout(safe(connect), delay);
       if (failures >= 3) startPolling();
       else if (version < 0) poll();
     }
