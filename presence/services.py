@@ -358,11 +358,14 @@ def presence_sweep(*, now: datetime | None = None) -> int:
             try:
                 swept += _sweep_claimed(claimed, now=now)
             except Exception:
-                # The claim removed them from the store; put them back (already
-                # expired, unless a heartbeat came meanwhile) for the next run.
+                # Put them back (already expired, unless a heartbeat came
+                # meanwhile) for the next run rather than wait for the lease.
                 for ref in claimed:
                     store.seed(ref=ref, present_until=now.timestamp())
                 raise
+            # Done with them. Had this process died before, the claim's lease
+            # would hand them to a later sweep.
+            store.release_claimed(refs=claimed, claimed_at=now.timestamp())
             if len(claimed) < SWEEP_BATCH:
                 break
         return swept

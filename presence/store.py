@@ -68,6 +68,12 @@ class SnapshotWrite:
     due_at: float | None  # when a schedule next changes a box (None: never)
 
 
+# A claimed operator stays in the sweep's sorted set, due again this many
+# seconds after the claim: if the claimer dies before its database update (a
+# worker killed mid-sweep), a later sweep claims them again. The claimer
+# releases them once done.
+CLAIM_LEASE_SECONDS = 60.0
+
 # The device tag a logout gives to end every device of an operator.
 ALL_DEVICES = "*"
 
@@ -101,10 +107,12 @@ class MemoryStore:
             self._epoch = False
             self._locks: dict[str, tuple[object, float]] = {}
             self._counters: dict[str, tuple[int, float]] = {}
+            self._leases: dict[OperatorRef, float] = {}
 
     # -- presence ---------------------------------------------------------
     def touch(self, *, ref: OperatorRef, conn_id: str, device: str, now: float, present_until: float) -> bool:
         with self._lock:
+            self._leases.pop(ref, None)
             previous = self._until.get(ref)
             self._conns.setdefault(ref, {})[conn_id] = (now, device)
             if previous is None or present_until > previous:
@@ -168,15 +176,27 @@ class MemoryStore:
 
     def seed(self, *, ref: OperatorRef, present_until: float) -> None:
         with self._lock:
-            self._until.setdefault(ref, present_until)
+            if ref not in self._until:
+                self._until[ref] = present_until
+                self._leases.pop(ref, None)
 
     def claim_expired(self, *, now: float, limit: int) -> list[OperatorRef]:
         with self._lock:
-            expired = sorted((until, ref.member, ref) for ref, until in self._until.items() if until <= now)[:limit]
-            for _until, _member, ref in expired:
-                del self._until[ref]
+            due = [(until, ref.member, ref) for ref, until in self._until.items() if until <= now]
+            due += [(lease, ref.member, ref) for ref, lease in self._leases.items() if lease <= now]
+            claimed = [ref for _score, _member, ref in sorted(due)[:limit]]
+            for ref in claimed:
+                self._until.pop(ref, None)
                 self._conns.pop(ref, None)
-            return [ref for _until, _member, ref in expired]
+                self._leases[ref] = now + CLAIM_LEASE_SECONDS
+            return claimed
+
+    def release_claimed(self, *, refs: Collection[OperatorRef], claimed_at: float) -> None:
+        with self._lock:
+            for ref in refs:
+                # Unless a heartbeat (or a later claim) replaced the lease meanwhile.
+                if self._leases.get(ref) == claimed_at + CLAIM_LEASE_SECONDS:
+                    del self._leases[ref]
 
     def ensure_epoch(self) -> bool:
         with self._lock:
@@ -351,15 +371,27 @@ return live
 
 # Claims expired operators atomically: a heartbeat either lands before (the
 # score moved past now, not claimed) or after (a fresh entry), never between.
+# A claimed member's score becomes its lease (ARGV[4]).
 _CLAIM = """
 local members = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
 for _, member in ipairs(members) do
-  redis.call('ZREM', KEYS[1], member)
+  redis.call('ZADD', KEYS[1], ARGV[4], member)
   local acc, op = string.match(member, '^(%d+):(%d+)$')
   redis.call('HDEL', ARGV[3] .. ':a:' .. acc .. ':until', op)
   redis.call('DEL', ARGV[3] .. ':a:' .. acc .. ':op:' .. op .. ':conns')
 end
 return members
+"""
+
+# Drops the claimed members whose score is still the claim's lease (a
+# heartbeat since then set a score of its own).
+_RELEASE = """
+for i = 2, #ARGV do
+  if tonumber(redis.call('ZSCORE', KEYS[1], ARGV[i])) == tonumber(ARGV[1]) then
+    redis.call('ZREM', KEYS[1], ARGV[i])
+  end
+end
+return 0
 """
 
 # Which of the given members are present after ARGV[2] (one round trip for a
@@ -443,6 +475,7 @@ class RedisStore:
         self._unlock = self.client.register_script(_UNLOCK)
         self._present = self.client.register_script(_PRESENT)
         self._count = self.client.register_script(_COUNT)
+        self._release = self.client.register_script(_RELEASE)
 
     def _keys(self, ref: OperatorRef) -> list[str]:
         p = self.prefix
@@ -556,9 +589,17 @@ class RedisStore:
             self._seed(keys=keys, args=[ref.operator_id, repr(present_until), ref.member])
 
     def claim_expired(self, *, now: float, limit: int) -> list[OperatorRef]:
+        args = [repr(now), limit, self.prefix, repr(now + CLAIM_LEASE_SECONDS)]
         with self._errors():
-            members = self._claim(keys=[f"{self.prefix}:until"], args=[repr(now), limit, self.prefix])
+            members = self._claim(keys=[f"{self.prefix}:until"], args=args)
         return [OperatorRef.parse(member) for member in members]
+
+    def release_claimed(self, *, refs: Collection[OperatorRef], claimed_at: float) -> None:
+        refs = list(refs)
+        with self._errors():
+            for start in range(0, len(refs), 10_000):
+                members = [ref.member for ref in refs[start : start + 10_000]]
+                self._release(keys=[f"{self.prefix}:until"], args=[repr(claimed_at + CLAIM_LEASE_SECONDS), *members])
 
     def ensure_epoch(self) -> bool:
         with self._errors():

@@ -13,7 +13,7 @@ import uuid
 import pytest
 from django.conf import settings
 
-from presence.store import MemoryStore, OperatorRef, RedisStore, SnapshotWrite, StoreUnavailable
+from presence.store import CLAIM_LEASE_SECONDS, MemoryStore, OperatorRef, RedisStore, SnapshotWrite, StoreUnavailable
 
 T0 = 1_900_000_000.0  # a fixed instant; the store only compares what it is given
 TTL = 75
@@ -158,6 +158,7 @@ def test_closing_a_connection_a_logout_already_ended_does_not_bring_the_operator
 def test_closing_a_connection_after_its_operator_was_swept_changes_nothing(store):
     heartbeat(store, ALICE, "c1", at=T0)
     assert store.claim_expired(now=T0 + GRACE, limit=10) == [ALICE]
+    store.release_claimed(refs=[ALICE], claimed_at=T0 + GRACE)  # the sweep is done with ALICE
     assert store.disconnect(ref=ALICE, conn_id="c1", now=T0 + GRACE + 1, ttl=TTL, grace=GRACE) == 0
     assert until(store, ALICE) is None
     assert store.claim_expired(now=T0 + 10_000, limit=10) == []
@@ -204,6 +205,27 @@ def test_claim_takes_only_expired_operators_and_takes_them_once(store):
     assert store.present_until_map(account_id=1) == {}
     assert store.present_until_map(account_id=2) == {20: T0 + 60 + GRACE}
     assert store.connections(ref=ALICE, now=T0, ttl=TTL) == []
+
+
+def test_a_claim_not_released_is_claimed_again_after_its_lease(store):
+    heartbeat(store, ALICE, "c1", at=T0)
+    heartbeat(store, BOB, "c2", at=T0)
+    claimed_at = T0 + GRACE
+    assert store.claim_expired(now=claimed_at, limit=10) == [ALICE, BOB]
+    store.release_claimed(refs=[BOB], claimed_at=claimed_at)  # BOB's claimer finished; ALICE's died
+    assert store.claim_expired(now=claimed_at + CLAIM_LEASE_SECONDS - 1, limit=10) == []
+    assert store.claim_expired(now=claimed_at + CLAIM_LEASE_SECONDS, limit=10) == [ALICE]
+
+
+def test_releasing_a_claim_keeps_a_heartbeat_that_came_after_it(store):
+    heartbeat(store, ALICE, "c1", at=T0)
+    claimed_at = T0 + GRACE
+    assert store.claim_expired(now=claimed_at, limit=10) == [ALICE]
+    heartbeat(store, ALICE, "c1", at=claimed_at + 1)
+    store.release_claimed(refs=[ALICE], claimed_at=claimed_at)
+    assert until(store, ALICE) == claimed_at + 1 + GRACE
+    assert store.claim_expired(now=claimed_at + CLAIM_LEASE_SECONDS, limit=10) == []
+    assert store.claim_expired(now=claimed_at + 1 + GRACE, limit=10) == [ALICE]
 
 
 def test_claim_stops_at_the_limit_oldest_first(store):

@@ -13,7 +13,7 @@ from django.utils import timezone
 from presence import events, services
 from presence.models import ChatBoxEvent, Operator, Source, Status, StatusEvent
 from presence.selectors import chat_box_snapshot, operators_present
-from presence.store import OperatorRef, get_store
+from presence.store import CLAIM_LEASE_SECONDS, OperatorRef, get_store
 from tests.factories import make_account, make_group, make_operator
 from tests.presence.conftest import committed_db, of_type
 
@@ -237,6 +237,24 @@ def test_a_sweep_that_fails_in_the_database_is_retried_by_the_next(online_operat
     monkeypatch.undo()
     assert services.presence_sweep() == 1
     assert sweep_events(online_operator) == [(Status.ONLINE, Status.OFFLINE, Source.STALE_SWEEP)]
+
+
+def test_operators_claimed_by_a_sweep_that_died_are_swept_by_a_later_one(online_operator, clock, monkeypatch):
+    close(online_operator)
+    clock.shift(GRACE + 1)
+
+    def killed(*args, **kwargs):
+        raise SystemExit("worker killed between the claim and the database update")
+
+    monkeypatch.setattr(services, "_sweep_claimed", killed)
+    with pytest.raises(SystemExit):
+        services.presence_sweep()
+    monkeypatch.undo()
+    assert status_of(online_operator) == Status.ONLINE
+    assert services.presence_sweep() == 0  # still leased to the dead sweep
+    clock.shift(CLAIM_LEASE_SECONDS)
+    assert services.presence_sweep() == 1
+    assert status_of(online_operator) == Status.OFFLINE
 
 
 def test_a_flip_is_never_stored_without_its_status_event(online_operator, clock):
