@@ -77,7 +77,11 @@ class WidgetConsumer(DirectDispatchMixin, AsyncWebsocketConsumer):
         # is then queued for this socket (and an older read is skipped by version).
         self.group = events.widget_group(account.account_id)
         await widget_hub().join(self.group, self)
-        snapshot = await selectors.awidget_snapshot(account_id=account.account_id)
+        try:
+            snapshot = await selectors.awidget_snapshot(account_id=account.account_id)
+        except BaseException:
+            await self._leave()  # the hub must not keep the account's subscription for a socket that failed
+            raise
         if widget_status_body(account=account, snapshot=snapshot, group_key=self.group_key) is None:
             await self._leave()
             await self._refuse(CLOSE_NOT_FOUND)

@@ -146,6 +146,21 @@ async def test_the_sockets_of_an_account_share_one_layer_channel_per_process(mon
     assert widget_hub().listeners(group) == 0
 
 
+async def test_a_socket_that_fails_to_connect_leaves_no_subscription_behind(monkeypatch):
+    account = await db(make_account)()
+
+    async def store_down(**kwargs):
+        raise ConnectionError("store went away")
+
+    monkeypatch.setattr(selectors, "awidget_snapshot", store_down)
+    communicator = socket(account)
+    with pytest.raises(ConnectionError):
+        await communicator.connect()
+
+    assert widget_hub().listeners(events.widget_group(account.id)) == 0
+    assert events.widget_group(account.id) not in widget_hub()._rooms
+
+
 async def test_older_or_equal_versions_are_never_sent():
     account = await db(make_account)()
     communicator = socket(account)
