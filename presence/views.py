@@ -186,10 +186,16 @@ class DashboardLoginView(LoginView):
 
 @require_POST
 def logout_view(request: HttpRequest) -> HttpResponse:
-    if request.user.is_authenticated and request.user.account_id is not None:
-        # Before the session ends: its tag names the connections this logout closes.
-        services.operator_logout(operator=request.user, device=device_tag(request))
+    operator = request.user if request.user.is_authenticated and request.user.account_id is not None else None
+    # Read before the session ends: its tag names the connections this logout closes.
+    device = device_tag(request) if operator is not None else ""
+    # The session ends first: the logout push sends this browser's other tabs,
+    # and this one, to the login page, and the browser then drops this request
+    # (Django cancels a view whose client went away). Ended after the push, the
+    # session could outlive it, and the tabs were let back in.
     auth_logout(request)
+    if operator is not None:
+        services.operator_logout(operator=operator, device=device)
     return redirect("login")
 
 

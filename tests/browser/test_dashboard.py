@@ -192,6 +192,29 @@ def test_the_hours_editor_shows_an_overlap_next_to_the_day_and_keeps_the_input(l
     assert not OpeningHours.objects.exists()
 
 
+def test_logging_out_sends_the_other_tabs_of_that_browser_to_the_login_page(live_server, new_context, shop):
+    operator = make_operator(account=shop, status=Status.ONLINE)
+    browser = new_context()
+    tab = log_in(browser, live_server, operator)
+    other_tab = browser.new_page()
+    other_tab.goto(live_server.url + "/history/")
+    wait_until_live(other_tab)
+    phone = log_in(new_context(viewport=PHONE), live_server, make_operator(account=shop))
+
+    tab.get_by_role("button", name="Log out").click()
+
+    # The other tab may ask for the login page while the session is still
+    # being ended; it lands there all the same (perhaps with ?next=/).
+    login_page = re.compile(re.escape(live_server.url) + r"/login/")
+    other_tab.wait_for_url(login_page)
+    tab.wait_for_url(login_page)
+    expect(other_tab.locator("input[name=username]")).to_be_visible()
+    operator.refresh_from_db()
+    assert operator.status == Status.OFFLINE
+    assert StatusEvent.objects.get(operator=operator).source == Source.LOGOUT
+    expect(phone.locator(f'[data-status-of="{operator.id}"]').first).to_have_attribute("data-status", "offline")
+
+
 def test_a_lost_connection_shows_a_banner_and_resyncs_after_reconnecting(live_server, new_context, shop):
     operator = make_operator(account=shop)
     page = log_in(new_context(), live_server, operator)
