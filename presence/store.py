@@ -82,10 +82,6 @@ class StoreUnavailable(Exception):
     """The presence store could not be reached; callers degrade, never crash."""
 
 
-def _due(due_at: float | None) -> str:
-    return "" if due_at is None else repr(due_at)
-
-
 def _snapshot_full(body: str, version: int) -> str:
     return body[:-1] + f',"version":{version}}}'
 
@@ -159,8 +155,7 @@ class MemoryStore:
             )
 
     def present_until_map(self, *, account_id: int) -> dict[int, float]:
-        with self._lock:
-            return {ref.operator_id: until for ref, until in self._until.items() if ref.account_id == account_id}
+        return self.present_until_maps(account_ids=[account_id])[account_id]
 
     def present_until_maps(self, *, account_ids: Collection[int]) -> dict[int, dict[int, float]]:
         with self._lock:
@@ -557,9 +552,7 @@ class RedisStore:
         return sorted(result, key=lambda conn: conn.conn_id)
 
     def present_until_map(self, *, account_id: int) -> dict[int, float]:
-        with self._errors():
-            raw = self.client.hgetall(f"{self.prefix}:a:{account_id}:until")
-        return {int(op): float(until) for op, until in raw.items()}
+        return self.present_until_maps(account_ids=[account_id])[account_id]
 
     def present_until_maps(self, *, account_ids: Collection[int]) -> dict[int, dict[int, float]]:
         ids = list(account_ids)
@@ -609,21 +602,18 @@ class RedisStore:
     def snapshot_store(
         self, *, account_id: int, widget_key: str, body: str, due_at: float | None, now: float
     ) -> int | None:
-        p = self.prefix
-        keys = [f"{p}:a:{account_id}:snap", f"{p}:due", f"{p}:wk:{widget_key}"]
-        args = [body, account_id, _due(due_at), int(now * 1000)]
-        with self._errors():
-            version = int(self._snapshot(keys=keys, args=args))
-        return version or None
+        write = SnapshotWrite(account_id=account_id, widget_key=widget_key, body=body, due_at=due_at)
+        return self.snapshot_store_many(writes=[write], now=now)[0]
 
     def snapshot_store_many(self, *, writes: list[SnapshotWrite], now: float) -> list[int | None]:
         p = self.prefix
         with self._errors():
             pipe = self.client.pipeline(transaction=False)
             for write in writes:
+                due = "" if write.due_at is None else repr(write.due_at)
                 self._snapshot(
                     keys=[f"{p}:a:{write.account_id}:snap", f"{p}:due", f"{p}:wk:{write.widget_key}"],
-                    args=[write.body, write.account_id, _due(write.due_at), int(now * 1000)],
+                    args=[write.body, write.account_id, due, int(now * 1000)],
                     client=pipe,
                 )
             versions = pipe.execute()

@@ -64,10 +64,10 @@ def widget_account(*, widget_key: str) -> WidgetAccount | None:
     process; unknown keys are memoised too so guessing costs no queries."""
     if not widget_key or len(widget_key) > WIDGET_KEY_MAX:
         return None
+    hit = _memo_hit(widget_key)
+    if hit:
+        return hit[0]
     now = _clock()
-    hit = _memo.get(widget_key)
-    if hit is not None and hit[0] > now:
-        return hit[1]
     row = Account.objects.filter(widget_key=widget_key).values_list("id", "language", "name", "allowed_origins").first()
     account = None
     if row is not None:
@@ -81,13 +81,17 @@ def widget_account(*, widget_key: str) -> WidgetAccount | None:
     return account
 
 
+def _memo_hit(widget_key: str) -> tuple[WidgetAccount | None] | None:
+    """``(account,)`` while memoised (the account None for an unknown key), else None."""
+    hit = _memo.get(widget_key)
+    return (hit[1],) if hit is not None and hit[0] > _clock() else None
+
+
 async def awidget_account(*, widget_key: str) -> WidgetAccount | None:
     """``widget_account`` from an event loop: a memoised answer costs no hop to
     the process's one sync thread (a reconnect storm is thousands at once)."""
-    hit = _memo.get(widget_key)
-    if hit is not None and hit[0] > _clock():
-        return hit[1]
-    return await database_sync_to_async(widget_account)(widget_key=widget_key)
+    hit = _memo_hit(widget_key)
+    return hit[0] if hit else await database_sync_to_async(widget_account)(widget_key=widget_key)
 
 
 def widget_account_forget(*, widget_key: str | None = None) -> None:
