@@ -8,13 +8,15 @@ import threading
 from collections.abc import Callable, Iterator
 
 import pytest
+import time_machine
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.db.backends.utils import CursorWrapper
 from django.test import Client
+from django.utils import timezone
 
 from chatstatus.asgi import router
-from presence import events
+from presence import events, services
 
 # Real commits, for tests whose consumers or racing threads use connections of
 # their own. Emptying only these apps' tables afterwards (without re-creating
@@ -39,6 +41,26 @@ def running_store(clean_store):
     sweep is not taken for one after a wipe (tests of a wipe reset it)."""
     clean_store.ensure_epoch()
     return clean_store
+
+
+@pytest.fixture
+def clock():
+    """Time stands still at the test's start; tests move it with ``shift``."""
+    with time_machine.travel(timezone.now(), tick=False) as traveller:
+        yield traveller
+
+
+def break_recompute_of(monkeypatch, account_id: int) -> None:
+    """The chat box facts of ``account_id`` fail to compute (a schedule the
+    evaluator chokes on); every other account's still compute."""
+    compute = services.chat_box_states
+
+    def states(*, account_ids, now):
+        if account_id in account_ids:
+            raise ValueError("a schedule the evaluator chokes on")
+        return compute(account_ids=account_ids, now=now)
+
+    monkeypatch.setattr(services, "chat_box_states", states)
 
 
 @pytest.fixture

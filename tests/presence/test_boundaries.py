@@ -12,7 +12,7 @@ from presence.models import ChatBoxEvent, Operator, Status
 from presence.selectors import chat_box_snapshot
 from presence.store import get_store
 from tests.factories import make_account, make_group, make_operator
-from tests.presence.conftest import committed_db, of_type
+from tests.presence.conftest import break_recompute_of, committed_db, of_type
 
 pytestmark = committed_db
 
@@ -157,14 +157,7 @@ def test_an_account_that_fails_to_refresh_does_not_hold_back_the_others(clock, m
     broken, healthy = make_account(), make_account()
     for account in (broken, healthy):
         opening_hours_set(account=account, enabled=True, timezone="UTC", weekly=NINE_TO_FIVE, exceptions=[])
-    compute = services.chat_box_states
-
-    def states(*, account_ids, now):
-        if broken.id in account_ids:
-            raise ValueError("a schedule the evaluator chokes on")
-        return compute(account_ids=account_ids, now=now)
-
-    monkeypatch.setattr(services, "chat_box_states", states)
+    break_recompute_of(monkeypatch, broken.id)
     clock.move_to(at(MONDAY, "09:00:00"))
     published.clear()
     assert services.chat_box_refresh_due() == 2

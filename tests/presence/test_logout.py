@@ -2,8 +2,6 @@
 Logging in or connecting never switches anyone online."""
 
 import pytest
-import time_machine
-from django.utils import timezone
 
 from presence import services
 from presence.models import Operator, Source, Status, StatusEvent
@@ -14,12 +12,6 @@ from tests.presence.conftest import committed_db, of_type
 GRACE = 120
 
 pytestmark = committed_db
-
-
-@pytest.fixture
-def clock():
-    with time_machine.travel(timezone.now(), tick=False) as traveller:
-        yield traveller
 
 
 def connect(operator: Operator, conn: str, device: str) -> None:

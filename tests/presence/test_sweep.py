@@ -6,7 +6,6 @@ Time is frozen and moved with ``time_machine``; the grace period is never slept.
 import threading
 
 import pytest
-import time_machine
 from django.db import connection
 from django.utils import timezone
 
@@ -15,19 +14,13 @@ from presence.models import ChatBoxEvent, Operator, Source, Status, StatusEvent
 from presence.selectors import chat_box_snapshot, operators_present
 from presence.store import CLAIM_LEASE_SECONDS, OperatorRef, get_store
 from tests.factories import make_account, make_group, make_operator
-from tests.presence.conftest import committed_db, of_type
+from tests.presence.conftest import break_recompute_of, committed_db, of_type
 
 GRACE = 120
 
 # Real commits: services publish and refresh in ``on_commit``, and some tests
 # race threads on the database.
 pytestmark = committed_db
-
-
-@pytest.fixture
-def clock():
-    with time_machine.travel(timezone.now(), tick=False) as traveller:
-        yield traveller
 
 
 def heartbeat(operator: Operator, *, conn: str = "c1", device: str = "s:laptop") -> None:
@@ -396,14 +389,7 @@ def test_a_failing_recompute_of_one_account_does_not_cost_the_others_their_pushe
         heartbeat(operator, conn=f"c{operator.id}")
     clock.shift(GRACE + 1)
     published.clear()
-    compute = services.chat_box_states
-
-    def states(*, account_ids, now):
-        if first.account_id in account_ids:
-            raise ValueError("a schedule the evaluator chokes on")
-        return compute(account_ids=account_ids, now=now)
-
-    monkeypatch.setattr(services, "chat_box_states", states)
+    break_recompute_of(monkeypatch, first.account_id)
     assert services.presence_sweep() == 2
     pushed = {m["operator_id"] for _g, m in of_type(published, "operator.status")}
     assert pushed == {first.id, second.id}

@@ -8,11 +8,10 @@ from channels.db import database_sync_to_async
 from channels.testing import HttpCommunicator
 
 from chatstatus.asgi import router
-from hours.services import opening_hours_set
 from presence.models import Status
 from presence.services import operator_set_status
 from tests.factories import make_account, make_group, make_operator
-from tests.widget.helpers import make_present, status_url
+from tests.widget.helpers import make_open_monday_nine_to_five_with_someone_online, make_present, status_url
 from widget.asgi import with_widget_status
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -121,21 +120,8 @@ async def test_a_read_right_after_a_change_shows_it(shop):
 
 
 async def test_an_answer_follows_a_schedule_flip_without_any_write():
-    def closed_until_nine():
-        account = make_account()
-        operator = make_operator(account=account, status=Status.ONLINE)
-        opening_hours_set(
-            account=account,
-            enabled=True,
-            timezone="UTC",
-            weekly={"monday": [{"from": "09:00", "to": "17:00"}]},
-            exceptions=[],
-        )
-        make_present(operator)
-        return account
-
     with time_machine.travel(datetime(2026, 3, 2, 8, 59, 59, tzinfo=UTC), tick=False) as traveller:
-        account = await db(closed_until_nine)()
+        account = await db(make_open_monday_nine_to_five_with_someone_online)()
         closed = await get(fast, status_url(account))
         traveller.move_to(datetime(2026, 3, 2, 9, 0, 1, tzinfo=UTC))
         opened = await get(fast, status_url(account))

@@ -6,11 +6,10 @@ from datetime import UTC, datetime
 import pytest
 import time_machine
 
-from hours.services import opening_hours_set
 from presence.models import Status
 from presence.services import operator_set_status
 from tests.factories import make_account, make_group, make_operator
-from tests.widget.helpers import make_present, status_url
+from tests.widget.helpers import make_open_monday_nine_to_five_with_someone_online, make_present, status_url
 from widget import selectors
 
 CONTRACT_FIELDS = {"status", "reason", "version", "next_change_at"}
@@ -143,16 +142,7 @@ def test_repeated_guesses_of_unknown_keys_make_no_database_query(client, django_
 def test_a_read_past_a_schedule_flip_recomputes_the_snapshot(client):
     monday_morning = datetime(2026, 3, 2, 8, 59, tzinfo=UTC)
     with time_machine.travel(monday_morning, tick=False) as traveller:
-        account = make_account()
-        operator = make_operator(account=account, status=Status.ONLINE)
-        opening_hours_set(
-            account=account,
-            enabled=True,
-            timezone="UTC",
-            weekly={"monday": [{"from": "09:00", "to": "17:00"}]},
-            exceptions=[],
-        )
-        make_present(operator)
+        account = make_open_monday_nine_to_five_with_someone_online()
         closed = client.get(status_url(account)).json()
 
         # No beat ran in between: the read itself notices the snapshot is due.
