@@ -97,15 +97,18 @@ def main() -> int:
         from asgiref.sync import async_to_sync
         from channels_redis.core import RedisChannelLayer
 
+        from accounts import services as account_services
+        from accounts.models import Status
         from presence import events, services
-        from presence.models import Source, Status
+        from presence.models import Source
         from presence.selectors import chat_box_snapshot
 
-        account, owner = services.account_create(name="Fanout bench", email="fanout@bench.example", password=None)
-        grace = account.stale_after_seconds
+        account, owner = account_services.account_create(
+            name="Fanout bench", email="fanout@bench.example", password=None
+        )
 
         def keep_present() -> None:
-            services.presence_heartbeat(operator=owner, conn_id="bench-fanout", device="bench", grace=grace)
+            services.presence_heartbeat(operator=owner, conn_id="bench-fanout", device="bench")
 
         keep_present()
         services.chat_box_refresh(account_id=account.id)

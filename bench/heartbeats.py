@@ -78,16 +78,20 @@ def main() -> int:
     report = Report("heartbeats", args.quick)
     with Infra("heartbeats") as infra:
         infra.django()
-        from presence import services
-        from presence.auth import token_create
-        from presence.models import Operator, Status
+        from accounts import services as account_services
+        from accounts.auth import token_create
+        from accounts.models import Operator, Status
 
         log(f"creating {accounts * OPERATORS_PER_ACCOUNT} operators with API tokens")
         tokens = []
         for a in range(accounts):
-            account, owner = services.account_create(name=f"HB {a}", email=f"hb{a}@bench.example", password=None)
+            account, owner = account_services.account_create(
+                name=f"HB {a}", email=f"hb{a}@bench.example", password=None
+            )
             operators = [owner] + [
-                services.operator_create(account=account, email=f"hb{a}-{i}@bench.example", display_name=f"Op {i}")
+                account_services.operator_create(
+                    account=account, email=f"hb{a}-{i}@bench.example", display_name=f"Op {i}"
+                )
                 for i in range(1, OPERATORS_PER_ACCOUNT)
             ]
             Operator.objects.filter(account=account).update(status=Status.ONLINE)

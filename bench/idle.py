@@ -88,9 +88,10 @@ def main() -> int:
     report = Report("idle", args.quick)
     with Infra("idle") as infra:
         infra.django()
+        from accounts import services as account_services
         from presence import services
 
-        account, _owner = services.account_create(name="Idle bench", email="idle@bench.example", password=None)
+        account, _owner = account_services.account_create(name="Idle bench", email="idle@bench.example", password=None)
         services.chat_box_refresh(account_id=account.id)
         web, base = infra.daphnes(
             [

@@ -125,14 +125,18 @@ def main() -> int:
     report = Report("reconnect", args.quick)
     with Infra("reconnect") as infra:
         infra.django()
+        from accounts import services as account_services
+        from accounts.models import Status
         from presence import services
-        from presence.models import Source, Status
+        from presence.models import Source
         from presence.selectors import chat_box_snapshot
 
-        account, owner = services.account_create(name="Reconnect bench", email="rc@bench.example", password=None)
+        account, owner = account_services.account_create(
+            name="Reconnect bench", email="rc@bench.example", password=None
+        )
         # The longest grace: one heartbeat keeps the operator present for the whole run.
-        account = services.account_update(account=account, stale_after_seconds=3600)
-        services.presence_heartbeat(operator=owner, conn_id="bench-reconnect", device="bench", grace=3600)
+        account = account_services.account_update(account=account, stale_after_seconds=3600)
+        services.presence_heartbeat(operator=owner, conn_id="bench-reconnect", device="bench")
         services.operator_set_status(operator=owner, status=Status.ONLINE, source=Source.API)
         assert chat_box_snapshot(account_id=account.id)["status"] == Status.ONLINE
         with Pool(2) as pool:

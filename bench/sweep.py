@@ -125,7 +125,8 @@ def naive_sweep(*, now, stale: int, total: int, budget_s: float) -> dict:  # noq
     of a check and of a flip (the figure says so)."""
     from django.db import transaction
 
-    from presence.models import Operator, Source, Status, StatusEvent
+    from accounts.models import Operator, Status
+    from presence.models import Source, StatusEvent
     from presence.store import get_store
 
     store = get_store()
@@ -181,9 +182,11 @@ def main() -> int:
         from django.db import connection, transaction
         from django.utils import timezone
 
+        from accounts.models import Account, Operator, Status
         from presence import services
-        from presence.models import Account, ChatBoxEvent, Operator, Source, Status, StatusEvent
-        from presence.selectors import chat_box_body, chat_box_state
+        from presence.models import ChatBoxEvent, Source, StatusEvent
+        from presence.selectors import chat_box_states
+        from presence.snapshots import chat_box_body
         from presence.store import dumps, get_store
 
         store = get_store()
@@ -234,12 +237,10 @@ def main() -> int:
         seed_presence(store, presence_entries())
         store.ensure_epoch()  # a store that has been running: no reseed on the first sweep
         # Every account starts with its materialised snapshot (online), as in a running system.
-        body = dumps(chat_box_body(chat_box_state(account_id=accounts[-1].id, now=now)))
+        body = dumps(chat_box_body(chat_box_states(account_ids=[accounts[-1].id], now=now)[accounts[-1].id]))
         assert '"status":"online"' in body, body
         for account in accounts:
-            store.snapshot_store(
-                account_id=account.id, widget_key=account.widget_key, body=body, due_at=None, now=moment
-            )
+            store.snapshot_store(account_id=account.id, body=body, due_at=None, now=moment)
         log(
             f"presence entries and snapshots written in {time.monotonic() - started:.1f} s; "
             f"{len(stale_ids):,} stale operators in {len(affected_ids):,} accounts"

@@ -52,13 +52,13 @@ def naive_status(request, widget_key: str):
     from django.http import JsonResponse
     from django.utils import timezone
 
-    from presence.models import Account
-    from presence.selectors import chat_box_state
+    from accounts.models import Account
+    from presence.selectors import chat_box_states
 
     account_id = Account.objects.filter(widget_key=widget_key).values_list("id", flat=True).first()
     if account_id is None:
         return JsonResponse({"error": "not_found"}, status=404)
-    state = chat_box_state(account_id=account_id, now=timezone.now())
+    state = chat_box_states(account_ids=[account_id], now=timezone.now())[account_id]
     group = request.GET.get("group")
     if group is not None and group not in state.groups:
         return JsonResponse({"error": "not_found"}, status=404)
@@ -212,15 +212,20 @@ def main() -> int:
         infra.django()
         import json
 
+        from accounts import services as account_services
+        from accounts.models import Operator, Status
         from groups.services import group_create
         from hours.services import opening_hours_set
         from presence import services
-        from presence.models import Operator, Status
 
         log(f"creating an account with {OPERATORS} operators and {len(GROUPS)} groups")
-        account, _owner = services.account_create(name="Status bench", email="owner@bench.example", password=None)
+        account, _owner = account_services.account_create(
+            name="Status bench", email="owner@bench.example", password=None
+        )
         operators = [
-            services.operator_create(account=account, email=f"op{i}@bench.example", display_name=f"Operator {i}")
+            account_services.operator_create(
+                account=account, email=f"op{i}@bench.example", display_name=f"Operator {i}"
+            )
             for i in range(OPERATORS)
         ]
         for index, key in enumerate(GROUPS):
@@ -235,7 +240,7 @@ def main() -> int:
         online = operators[: OPERATORS // 2]
         Operator.objects.filter(id__in=[op.id for op in online]).update(status=Status.ONLINE)
         for op in online:
-            services.presence_heartbeat(operator=op, conn_id=f"bench-{op.id}", device="bench", grace=3600)
+            services.presence_heartbeat(operator=op, conn_id=f"bench-{op.id}", device="bench")
         services.chat_box_refresh(account_id=account.id)
 
         log("starting Daphne (project) and Daphne (project + naive view)")

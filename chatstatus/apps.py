@@ -2,4 +2,4 @@ from django.contrib.admin.apps import AdminConfig
 
 
 class ChatstatusAdminConfig(AdminConfig):
-    default_site = "chatstatus.admin.ChatstatusAdminSite"
+    default_site = "dashboard.sites.ChatstatusAdminSite"

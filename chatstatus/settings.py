@@ -71,10 +71,14 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
-    "presence",
+    # The apps, lowest floor first (ARCHITECTURE §5; import-linter checks it).
+    "accounts",
     "groups",
     "hours",
+    "presence",
     "widget",
+    "dashboard",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -86,7 +90,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "presence.middleware.OperatorLanguageMiddleware",
+    "dashboard.middleware.OperatorLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -125,7 +129,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-AUTH_USER_MODEL = "presence.Operator"
+AUTH_USER_MODEL = "accounts.Operator"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
@@ -179,7 +183,7 @@ CELERY_TASK_ALWAYS_EAGER = EMBEDDED
 # --- REST API ----------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "presence.auth.ApiTokenAuthentication",
+        "api.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -199,9 +203,9 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     # One enum name per choice set, where field names alone would make several or clash.
     "ENUM_NAME_OVERRIDES": {
-        "StatusEnum": "presence.models.Status",
-        "RoleEnum": "presence.models.Operator.Role",
-        "NewOperatorRoleEnum": "presence.serializers.NEW_OPERATOR_ROLES",
+        "StatusEnum": "accounts.models.Status",
+        "RoleEnum": "accounts.models.Operator.Role",
+        "NewOperatorRoleEnum": "api.serializers.NEW_OPERATOR_ROLES",
     },
 }
 

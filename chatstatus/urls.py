@@ -5,8 +5,8 @@ from django.views.static import serve
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("api/", include("presence.api_urls")),
+    path("api/", include("api.urls")),
     path("", include("widget.urls")),
-    path("", include("presence.urls")),
+    path("", include("dashboard.urls")),
     path("media/<path:path>", serve, {"document_root": settings.MEDIA_ROOT}),
 ]

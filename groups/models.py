@@ -2,7 +2,7 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from presence.models import Account, Operator
+from accounts.models import Account, Operator
 
 group_key_validator = RegexValidator(
     r"^[a-z0-9][a-z0-9_-]{0,49}$",

@@ -1,4 +1,4 @@
-"""Writes to groups and memberships; each refreshes the account's chat box."""
+"""Writes to groups and memberships; each announces the change to the chat box (``accounts.signals``)."""
 
 from collections.abc import Iterable
 
@@ -6,9 +6,9 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
+from accounts.models import Account, Operator
+from accounts.signals import chat_box_inputs_changed
 from groups.models import Group, Membership
-from presence.models import Account, Operator
-from presence.services import chat_box_refresh_on_commit
 
 
 def _members(*, account: Account, member_ids: Iterable[int]) -> list[Operator]:
@@ -38,7 +38,7 @@ def group_create(*, account: Account, key: str, name: str, member_ids: Iterable[
         raise ValidationError({"key": _("A group with this key already exists.")})
     _save(group)
     group_set_members(group=group, member_ids=member_ids)
-    chat_box_refresh_on_commit(account_id=account.id)
+    chat_box_inputs_changed.send(sender=Group, account_id=account.id)
     return group
 
 
@@ -56,7 +56,7 @@ def group_update(
     _save(group)
     if member_ids is not None:
         group_set_members(group=group, member_ids=member_ids)
-    chat_box_refresh_on_commit(account_id=group.account_id)
+    chat_box_inputs_changed.send(sender=Group, account_id=group.account_id)
     return group
 
 
@@ -66,7 +66,7 @@ def group_set_members(*, group: Group, member_ids: Iterable[int]) -> None:
     Membership.objects.filter(group=group).exclude(operator_id__in=wanted).delete()
     existing = set(Membership.objects.filter(group=group).values_list("operator_id", flat=True))
     Membership.objects.bulk_create(Membership(group=group, operator_id=op_id) for op_id in wanted - existing)
-    chat_box_refresh_on_commit(account_id=group.account_id)
+    chat_box_inputs_changed.send(sender=Group, account_id=group.account_id)
 
 
 @transaction.atomic
@@ -78,11 +78,11 @@ def operator_set_groups(*, operator: Operator, group_ids: Iterable[int]) -> None
     Membership.objects.filter(operator=operator).exclude(group_id__in=ids).delete()
     existing = set(Membership.objects.filter(operator=operator).values_list("group_id", flat=True))
     Membership.objects.bulk_create(Membership(group_id=gid, operator=operator) for gid in ids - existing)
-    chat_box_refresh_on_commit(account_id=operator.account_id)
+    chat_box_inputs_changed.send(sender=Group, account_id=operator.account_id)
 
 
 @transaction.atomic
 def group_delete(*, group: Group) -> None:
     account_id = group.account_id
     group.delete()
-    chat_box_refresh_on_commit(account_id=account_id)
+    chat_box_inputs_changed.send(sender=Group, account_id=account_id)

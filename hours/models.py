@@ -2,9 +2,9 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from accounts.models import Account
 from groups.models import Group
 from hours.schedule import Schedule, parse_schedule
-from presence.models import Account
 
 
 class OpeningHours(models.Model):

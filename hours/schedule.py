@@ -34,6 +34,8 @@ from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 
+from accounts.zones import is_known_zone
+
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 # Caps keep a single hostile payload from making evaluation or validation slow.
@@ -92,24 +94,6 @@ class Schedule:
 # --------------------------------------------------------------------------
 # Parsing and validation
 # --------------------------------------------------------------------------
-
-_available_zones: frozenset[str] | None = None
-
-
-def is_known_zone(name: str) -> bool:
-    global _available_zones
-    # available_timezones() walks the tz database (~10 ms), so do it once.
-    if _available_zones is None:
-        # "localtime" shows up when the host has /usr/share/zoneinfo/localtime;
-        # it is host-dependent, not an IANA name, so never accept it.
-        _available_zones = frozenset(zoneinfo.available_timezones()) - {"localtime"}
-    if name not in _available_zones:
-        return False
-    try:
-        zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
-        return False
-    return True
 
 
 def _show(value: object) -> str:

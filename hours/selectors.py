@@ -1,8 +1,8 @@
 """Reads of opening hours."""
 
+from accounts.models import Account
 from groups.models import Group
 from hours.models import OpeningHours
-from presence.models import Account
 
 
 def opening_hours_get(*, account: Account, group: Group | None = None) -> OpeningHours:

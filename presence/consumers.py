@@ -4,15 +4,16 @@ import json
 import logging
 from urllib.parse import urlsplit
 
-from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
+from accounts.auth import parse_authorization, session_device_tag, token_device_tag, token_lookup
+from accounts.models import Status
 from presence import events, services
-from presence.auth import parse_authorization, session_device_tag, token_device_tag, token_lookup
-from presence.models import Source, Status
-from presence.selectors import chat_box_snapshot
+from presence.dispatch import DirectDispatchMixin
+from presence.models import Source
+from presence.selectors import operator_payload
 from presence.store import ALL_DEVICES, StoreUnavailable
 
 logger = logging.getLogger(__name__)
@@ -54,23 +55,6 @@ def same_origin(scope: dict) -> bool:
     return parts.scheme in ("http", "https") and parts.netloc == host_name
 
 
-class DirectDispatchMixin:
-    """Hand each message straight to its handler.
-
-    Channels first runs ``close_old_connections`` through the process's one
-    sync thread for every message a consumer gets; with thousands of sockets
-    receiving the same push, that queue set the fan-out latency (p99 at 5,000
-    sockets 2.4 s → 0.93 s without it). Handlers here reach the database only
-    through ``database_sync_to_async``, which closes stale connections itself.
-    """
-
-    async def dispatch(self, message: dict) -> None:
-        handler = getattr(self, get_handler_name(message), None)
-        if handler is None:
-            raise ValueError(f"No handler for message type {message['type']}")
-        await handler(message)
-
-
 class OperatorConsumer(DirectDispatchMixin, AsyncWebsocketConsumer):
     operator = None
 
@@ -97,7 +81,8 @@ class OperatorConsumer(DirectDispatchMixin, AsyncWebsocketConsumer):
         if self.operator.account_id is None:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
-        self.grace = await database_sync_to_async(self._grace)()
+        # Loaded once: every heartbeat reads the account's grace period from it.
+        await database_sync_to_async(lambda: self.operator.account)()
         self.groups = [events.account_group(self.operator.account_id), events.operator_group(self.operator.id)]
         for group in self.groups:
             await self.channel_layer.group_add(group, self.channel_name)
@@ -105,16 +90,12 @@ class OperatorConsumer(DirectDispatchMixin, AsyncWebsocketConsumer):
         await self._heartbeat()
         await self._send({"type": "hello", **await database_sync_to_async(self._hello)()})
 
-    def _grace(self) -> int:
-        return self.operator.account.stale_after_seconds
-
     def _hello(self) -> dict:
         self.operator.refresh_from_db(fields=["status", "status_changed_at", "display_name", "role", "avatar"])
-        snapshot = chat_box_snapshot(account_id=self.operator.account_id)
-        if snapshot is None:
-            services.chat_box_refresh(account_id=self.operator.account_id)
-            snapshot = chat_box_snapshot(account_id=self.operator.account_id)
-        return {"operator": services.operator_payload(self.operator), "chat_box": snapshot}
+        return {
+            "operator": operator_payload(self.operator),
+            "chat_box": services.chat_box_read(account_id=self.operator.account_id),
+        }
 
     async def disconnect(self, code: int) -> None:
         if self.operator is None or not hasattr(self, "groups"):
@@ -123,7 +104,7 @@ class OperatorConsumer(DirectDispatchMixin, AsyncWebsocketConsumer):
             await self.channel_layer.group_discard(group, self.channel_name)
         try:
             await database_sync_to_async(services.presence_disconnect)(
-                operator=self.operator, conn_id=self.channel_name, grace=self.grace
+                operator=self.operator, conn_id=self.channel_name
             )
         except StoreUnavailable:
             logger.warning("presence store unavailable on disconnect of operator %s", self.operator.id)
@@ -156,9 +137,7 @@ class OperatorConsumer(DirectDispatchMixin, AsyncWebsocketConsumer):
 
     async def _heartbeat(self) -> None:
         try:
-            await services.apresence_heartbeat(
-                operator=self.operator, conn_id=self.channel_name, device=self.device, grace=self.grace
-            )
+            await services.apresence_heartbeat(operator=self.operator, conn_id=self.channel_name, device=self.device)
         except StoreUnavailable:
             # The socket stays up; the client keeps heartbeating and the store
             # hears from it again once it is back.

@@ -1,8 +1,10 @@
-"""The chat box status rules of ARCHITECTURE §3, as one pure function.
+"""The presence and chat box rules of ARCHITECTURE §3, as pure functions.
 
 Nothing else in the project decides whether a chat box is online: the selector
-``presence.selectors.chat_box_state`` gathers the facts and calls
+``presence.selectors.chat_box_states`` gathers the facts and calls
 ``chat_box_compute``; every reader (widget, dashboard, API) shows its result.
+How long a heartbeat keeps an operator present is ``presence_hold``: the
+presence services and both stores use it, nothing recomputes it.
 """
 
 from collections.abc import Iterable, Mapping
@@ -16,6 +18,19 @@ OFFLINE = "offline"
 REASON_ONLINE = "operators_online"
 REASON_NO_OPERATOR = "no_operator_online"
 REASON_CLOSED = "closed"
+
+
+def presence_hold(*, ttl: float, grace: float) -> float:
+    """Seconds a heartbeat keeps an operator present.
+
+    ``present(op)``: a live connection, or one that ended less than the grace
+    period ago. A connection is live for ``ttl`` after its last heartbeat; one
+    that dies silently (a crash, a lost network) is noticed only then, and its
+    grace period counts from its last heartbeat, so a heartbeat holds the
+    operator present for the longer of the two. A connection closed cleanly
+    holds them for ``grace`` from the close.
+    """
+    return max(ttl, grace)
 
 
 @dataclass(frozen=True)

@@ -1,30 +1,22 @@
-"""Reads: the chat box status (the one place §3 is applied) and presence views."""
+"""Reads: the facts the chat box rules need, the stored snapshots, and who is
+connected. Selectors never write: ``presence.services.chatbox.chat_box_read``
+is the read that recomputes a missing or past-due snapshot."""
 
 import json
 from collections import defaultdict
 from collections.abc import Collection
-from datetime import UTC, datetime
+from datetime import datetime
 
 from django.conf import settings
 from django.utils import timezone
 
+from accounts.models import Operator
 from groups.models import Group, Membership
 from hours.models import OpeningHours
 from hours.schedule import Schedule
-from presence.models import Account, Operator
-from presence.rules import BoxState, ChatBoxState, OperatorFacts, chat_box_compute
+from presence.rules import ChatBoxState, OperatorFacts, chat_box_compute
+from presence.snapshots import ChatBoxSnapshot
 from presence.store import Connection, OperatorRef, StoreUnavailable, get_store
-
-
-def _iso(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def account_schedules(*, account_id: int) -> tuple[Schedule | None, dict[str, Schedule]]:
-    """The account's schedule (None when off) and each group's own enabled schedule."""
-    return accounts_schedules(account_ids=[account_id]).get(account_id, (None, {}))
 
 
 def accounts_schedules(*, account_ids: Collection[int]) -> dict[int, tuple[Schedule | None, dict[str, Schedule]]]:
@@ -51,11 +43,6 @@ def presence_maps(*, account_ids: Collection[int]) -> dict[int, dict[int, float]
         return get_store().present_until_maps(account_ids=account_ids)
     except StoreUnavailable:
         return {account_id: {} for account_id in account_ids}
-
-
-def chat_box_state(*, account_id: int, now: datetime) -> ChatBoxState:
-    """Gather the facts of one account and apply the rules of §3 to them."""
-    return chat_box_states(account_ids=[account_id], now=now)[account_id]
 
 
 def chat_box_states(*, account_ids: Collection[int], now: datetime) -> dict[int, ChatBoxState]:
@@ -99,24 +86,7 @@ def chat_box_states(*, account_ids: Collection[int], now: datetime) -> dict[int,
     return states
 
 
-def _box_json(box: BoxState) -> dict:
-    return {"status": box.status, "reason": box.reason, "next_change_at": _iso(box.next_change_at)}
-
-
-def chat_box_body(state: ChatBoxState) -> dict:
-    """The snapshot's content (without ``version``), as stored and published."""
-    body = _box_json(state.account_box)
-    body["groups"] = {key: _box_json(box) for key, box in state.groups.items()}
-    return body
-
-
-def chat_box_due_at(state: ChatBoxState) -> datetime | None:
-    """The earliest moment a schedule will change any box of the snapshot."""
-    moments = [box.next_change_at for box in (state.account_box, *state.groups.values()) if box.next_change_at]
-    return min(moments, default=None)
-
-
-def chat_box_snapshot(*, account_id: int) -> dict | None:
+def chat_box_snapshot(*, account_id: int) -> ChatBoxSnapshot | None:
     """The materialised snapshot as stored (with ``version``), or None if missing/unreachable."""
     try:
         raw = get_store().snapshot_json(account_id=account_id)
@@ -125,31 +95,13 @@ def chat_box_snapshot(*, account_id: int) -> dict | None:
     return json.loads(raw) if raw else None
 
 
-def chat_box_snapshots(*, account_ids: Collection[int]) -> dict[int, dict | None]:
+def chat_box_snapshots(*, account_ids: Collection[int]) -> dict[int, ChatBoxSnapshot | None]:
     """``chat_box_snapshot`` of several accounts in one round trip."""
     try:
         raw = get_store().snapshot_jsons(account_ids=account_ids)
     except StoreUnavailable:
         return dict.fromkeys(account_ids)
     return {account_id: json.loads(text) if text else None for account_id, text in raw.items()}
-
-
-def widget_box(snapshot: dict, group_key: str | None) -> dict | None:
-    """The public widget answer for the account box or one group (None: unknown group)."""
-    box = snapshot if group_key is None else snapshot["groups"].get(group_key)
-    if box is None:
-        return None
-    return {
-        "status": box["status"],
-        "reason": box["reason"],
-        "version": snapshot["version"],
-        "next_change_at": box["next_change_at"],
-    }
-
-
-def snapshot_is_due(snapshot: dict, *, now: datetime) -> bool:
-    moments = [snapshot["next_change_at"], *(box["next_change_at"] for box in snapshot["groups"].values())]
-    return any(moment and datetime.fromisoformat(moment) <= now for moment in moments)
 
 
 def operator_connections(*, operator: Operator, now: datetime | None = None) -> list[Connection]:
@@ -166,12 +118,15 @@ def operators_present(*, account_id: int, now: datetime | None = None) -> set[in
     return {op_id for op_id, until in presence_map(account_id=account_id).items() if until > moment}
 
 
-def account_for_widget_key(*, widget_key: str) -> int | None:
-    """Widget key → account id, from the store when materialised, else the database."""
-    try:
-        account_id = get_store().account_for_widget_key(widget_key)
-    except StoreUnavailable:
-        account_id = None
-    if account_id is None:
-        account_id = Account.objects.filter(widget_key=widget_key).values_list("id", flat=True).first()
-    return account_id
+def operator_payload(operator: Operator) -> dict:
+    """An operator as the operator socket shows them (``hello``)."""
+    return {
+        "id": operator.id,
+        "email": operator.email,
+        "display_name": operator.display_name,
+        "role": operator.role,
+        "status": operator.status,
+        "status_changed_at": operator.status_changed_at.isoformat().replace("+00:00", "Z"),
+        "avatar_url": operator.avatar.url if operator.avatar else None,
+        "initials": operator.initials,
+    }

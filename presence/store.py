@@ -9,8 +9,9 @@ Vocabulary:
   heartbeating); it holds its last heartbeat time and a *device* tag that
   groups the connections a logout ends (one browser session, one API token);
 * ``present_until`` is the instant an operator stops being present if nothing
-  more is heard: ``last heartbeat + max(TTL, grace)`` while a connection lives,
-  ``close time + grace`` after the last one closed, *now* after a logout;
+  more is heard: ``last heartbeat + hold`` while a connection lives (the
+  caller computes ``hold`` with ``presence.rules.presence_hold``), ``close
+  time + grace`` after the last one closed, *now* after a logout;
 * a *snapshot* is the materialised chat box state of an account, with a
   ``version`` bumped only when its content changes.
 
@@ -63,7 +64,6 @@ class OperatorRef:
 @dataclass(frozen=True)
 class SnapshotWrite:
     account_id: int
-    widget_key: str
     body: str  # canonical JSON (``dumps``) without ``version``
     due_at: float | None  # when a schedule next changes a box (None: never)
 
@@ -99,7 +99,6 @@ class MemoryStore:
             self._until: dict[OperatorRef, float] = {}
             self._snap: dict[int, tuple[str, int, str]] = {}
             self._due: dict[int, float] = {}
-            self._widget_keys: dict[str, int] = {}
             self._epoch = False
             self._locks: dict[str, tuple[object, float]] = {}
             self._counters: dict[str, tuple[int, float]] = {}
@@ -118,7 +117,7 @@ class MemoryStore:
     async def atouch(self, *, ref: OperatorRef, conn_id: str, device: str, now: float, present_until: float) -> bool:
         return self.touch(ref=ref, conn_id=conn_id, device=device, now=now, present_until=present_until)
 
-    def disconnect(self, *, ref: OperatorRef, conn_id: str, now: float, ttl: float, grace: float) -> int:
+    def disconnect(self, *, ref: OperatorRef, conn_id: str, now: float, ttl: float, hold: float, grace: float) -> int:
         with self._lock:
             conns = self._conns.get(ref, {})
             known = conns.pop(conn_id, None) is not None
@@ -128,7 +127,7 @@ class MemoryStore:
             for other, (heartbeat, _device) in list(conns.items()):
                 if heartbeat + ttl > now:
                     live += 1
-                    best = max(best, heartbeat + max(ttl, grace))
+                    best = max(best, heartbeat + hold)
                 else:
                     del conns[other]
             if live or (known and ref in self._until):
@@ -200,11 +199,8 @@ class MemoryStore:
             return fresh
 
     # -- snapshots ----------------------------------------------------------
-    def snapshot_store(
-        self, *, account_id: int, widget_key: str, body: str, due_at: float | None, now: float
-    ) -> int | None:
+    def snapshot_store(self, *, account_id: int, body: str, due_at: float | None, now: float) -> int | None:
         with self._lock:
-            self._widget_keys[widget_key] = account_id
             if due_at is None:
                 self._due.pop(account_id, None)
             else:
@@ -218,9 +214,7 @@ class MemoryStore:
 
     def snapshot_store_many(self, *, writes: list[SnapshotWrite], now: float) -> list[int | None]:
         return [
-            self.snapshot_store(
-                account_id=write.account_id, widget_key=write.widget_key, body=write.body, due_at=write.due_at, now=now
-            )
+            self.snapshot_store(account_id=write.account_id, body=write.body, due_at=write.due_at, now=now)
             for write in writes
         ]
 
@@ -235,18 +229,14 @@ class MemoryStore:
     async def asnapshot_json(self, *, account_id: int) -> str | None:
         return self.snapshot_json(account_id=account_id)
 
-    def snapshot_drop(self, *, account_id: int, widget_key: str | None = None) -> None:
+    def account_drop(self, *, account_id: int) -> None:
+        """Forget everything kept for an account (a deleted one)."""
         with self._lock:
             self._snap.pop(account_id, None)
             self._due.pop(account_id, None)
-            for ref in [ref for ref in self._until if ref.account_id == account_id]:
-                del self._until[ref]
-            if widget_key is not None:
-                self._widget_keys.pop(widget_key, None)
-
-    def account_for_widget_key(self, widget_key: str) -> int | None:
-        with self._lock:
-            return self._widget_keys.get(widget_key)
+            for refs in (self._until, self._conns, self._leases):
+                for ref in [ref for ref in refs if ref.account_id == account_id]:
+                    del refs[ref]
 
     def due_accounts(self, *, now: float, limit: int) -> list[int]:
         with self._lock:
@@ -325,7 +315,7 @@ return 0
 
 _DISCONNECT = """
 local known = redis.call('HDEL', KEYS[1], ARGV[1]) == 1
-local now, ttl, grace = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local now, ttl, grace, hold = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[7])
 local best, live = 0, 0
 if known then best = now + grace end
 local all = redis.call('HGETALL', KEYS[1])
@@ -333,7 +323,7 @@ for i = 1, #all, 2 do
   local hb = tonumber(string.match(all[i + 1], '^([^|]+)'))
   if hb + ttl > now then
     live = live + 1
-    best = math.max(best, hb + math.max(ttl, grace))
+    best = math.max(best, hb + hold)
   else
     redis.call('HDEL', KEYS[1], all[i])
   end
@@ -415,7 +405,6 @@ return 0
 """
 
 _SNAPSHOT = """
-redis.call('SET', KEYS[3], ARGV[2])
 if ARGV[3] == '' then redis.call('ZREM', KEYS[2], ARGV[2]) else redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2]) end
 local body = redis.call('HGET', KEYS[1], 'body')
 if body == ARGV[1] then return 0 end
@@ -531,9 +520,9 @@ class RedisStore:
             self._async[loop] = entry
         return entry
 
-    def disconnect(self, *, ref: OperatorRef, conn_id: str, now: float, ttl: float, grace: float) -> int:
+    def disconnect(self, *, ref: OperatorRef, conn_id: str, now: float, ttl: float, hold: float, grace: float) -> int:
         with self._errors():
-            args = [conn_id, repr(now), ttl, grace, ref.operator_id, ref.member]
+            args = [conn_id, repr(now), ttl, grace, ref.operator_id, ref.member, hold]
             return int(self._disconnect(keys=self._keys(ref), args=args))
 
     def logout(self, *, ref: OperatorRef, device: str, now: float, ttl: float) -> int:
@@ -599,10 +588,8 @@ class RedisStore:
             return bool(self.client.set(f"{self.prefix}:epoch", "1", nx=True))
 
     # -- snapshots ----------------------------------------------------------
-    def snapshot_store(
-        self, *, account_id: int, widget_key: str, body: str, due_at: float | None, now: float
-    ) -> int | None:
-        write = SnapshotWrite(account_id=account_id, widget_key=widget_key, body=body, due_at=due_at)
+    def snapshot_store(self, *, account_id: int, body: str, due_at: float | None, now: float) -> int | None:
+        write = SnapshotWrite(account_id=account_id, body=body, due_at=due_at)
         return self.snapshot_store_many(writes=[write], now=now)[0]
 
     def snapshot_store_many(self, *, writes: list[SnapshotWrite], now: float) -> list[int | None]:
@@ -612,7 +599,7 @@ class RedisStore:
             for write in writes:
                 due = "" if write.due_at is None else repr(write.due_at)
                 self._snapshot(
-                    keys=[f"{p}:a:{write.account_id}:snap", f"{p}:due", f"{p}:wk:{write.widget_key}"],
+                    keys=[f"{p}:a:{write.account_id}:snap", f"{p}:due"],
                     args=[write.body, write.account_id, due, int(now * 1000)],
                     client=pipe,
                 )
@@ -633,19 +620,19 @@ class RedisStore:
             raws = pipe.execute()
         return {account_id: raw and raw.decode() for account_id, raw in zip(ids, raws, strict=True)}
 
-    def snapshot_drop(self, *, account_id: int, widget_key: str | None = None) -> None:
+    def account_drop(self, *, account_id: int) -> None:
+        """Forget everything kept for an account (a deleted one): its snapshot,
+        its schedule deadline, its operators' presence and connections."""
         p = self.prefix
-        keys = [f"{p}:a:{account_id}:snap", f"{p}:a:{account_id}:until"]
-        if widget_key is not None:
-            keys.append(f"{p}:wk:{widget_key}")
         with self._errors():
-            self.client.delete(*keys)
-            self.client.zrem(f"{p}:due", account_id)
-
-    def account_for_widget_key(self, widget_key: str) -> int | None:
-        with self._errors():
-            raw = self.client.get(f"{self.prefix}:wk:{widget_key}")
-        return int(raw) if raw is not None else None
+            operator_ids = [int(raw) for raw in self.client.hkeys(f"{p}:a:{account_id}:until")]
+            conns = list(self.client.scan_iter(match=f"{p}:a:{account_id}:op:*:conns", count=1000))
+            pipe = self.client.pipeline(transaction=False)
+            pipe.delete(f"{p}:a:{account_id}:snap", f"{p}:a:{account_id}:until", *conns)
+            pipe.zrem(f"{p}:due", account_id)
+            if operator_ids:
+                pipe.zrem(f"{p}:until", *(OperatorRef(account_id, op).member for op in operator_ids))
+            pipe.execute()
 
     def due_accounts(self, *, now: float, limit: int) -> list[int]:
         with self._errors():

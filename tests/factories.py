@@ -2,11 +2,11 @@
 
 import itertools
 
+from accounts.auth import token_create
+from accounts.models import Account, Operator, Status
+from accounts.services import account_create, operator_create
 from groups.models import Group
 from groups.services import group_create
-from presence.auth import token_create
-from presence.models import Account, Operator, Status
-from presence.services import account_create, operator_create
 
 _seq = itertools.count(1)
 PASSWORD = "s3cret-pass-word"

@@ -10,8 +10,14 @@ other request, unchanged, to Django. Every answer is read afresh from the
 store, so a read right after a change already shows it.
 
 It gives exactly the answer of ``widget.views.widget_status`` (same selector,
-same body, ETag, 304, cache and CORS headers as django-cors-headers adds for
-``/widget/v1/``); ``tests/widget/test_asgi.py`` holds the two side by side.
+same body, ETag, 304, the headers SecurityMiddleware and django-cors-headers
+add for ``/widget/v1/``, built from the settings on every request);
+``tests/widget/test_asgi.py`` holds the two side by side.
+
+It stands in for Django's middleware, so it checks at start-up that the
+middleware is the stack it was written for (``EXPECTED_MIDDLEWARE``); with any
+other stack, or when Django would redirect the request to HTTPS, it steps
+aside and Django answers.
 """
 
 import json
@@ -22,6 +28,7 @@ from urllib.parse import parse_qs
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.core import checks
 from django.db import connection
 from django.http.request import split_domain_port, validate_host
 
@@ -32,17 +39,65 @@ ASGIApp = Callable[[dict, Callable[[], Awaitable[dict]], Callable[[dict], Awaita
 
 STATUS_PATH = re.compile(r"^/widget/v1/([^/]+)/status$")
 
-# What SecurityMiddleware and django-cors-headers add to this response in Django.
-_COMMON_HEADERS = [
-    (b"content-type", b"application/json"),
-    (b"cache-control", STATUS_CACHE_CONTROL.encode()),
-    (b"access-control-allow-origin", b"*"),
-    (b"access-control-expose-headers", ", ".join(settings.CORS_EXPOSE_HEADERS).encode()),
-    (b"vary", b"origin"),
-    (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", settings.SECURE_REFERRER_POLICY.encode()),
-    (b"cross-origin-opener-policy", b"same-origin"),
-]
+# The stack whose headers this endpoint reproduces. Only SecurityMiddleware and
+# CorsMiddleware add headers to this response; the others leave a cookie-less
+# public JSON read alone (LocaleMiddleware's Content-Language and
+# XFrameOptionsMiddleware's X-Frame-Options mean nothing for it).
+EXPECTED_MIDDLEWARE = (
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "dashboard.middleware.OperatorLanguageMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+)
+
+
+def fast_path_supported() -> bool:
+    return tuple(settings.MIDDLEWARE) == EXPECTED_MIDDLEWARE
+
+
+def _is_secure(scope: dict) -> bool:
+    """``HttpRequest.is_secure``: the connection's scheme, or the proxy's header when one is configured."""
+    if settings.SECURE_PROXY_SSL_HEADER:
+        name, value = settings.SECURE_PROXY_SSL_HEADER
+        forwarded = _header(scope, name.removeprefix("HTTP_").lower().replace("_", "-").encode())
+        if forwarded is not None:
+            return forwarded.split(",")[0].strip() == value
+    return scope.get("scheme") in ("https", "wss")
+
+
+def _headers(*, secure: bool, with_type: bool) -> list[tuple[bytes, bytes]]:
+    """What SecurityMiddleware and django-cors-headers add to this response in
+    Django, from the settings as they are now."""
+    headers = [(b"content-type", b"application/json")] if with_type else []
+    headers += [
+        (b"cache-control", STATUS_CACHE_CONTROL.encode()),
+        (b"access-control-allow-origin", b"*"),
+        (b"access-control-expose-headers", ", ".join(settings.CORS_EXPOSE_HEADERS).encode()),
+        (b"vary", b"origin"),
+    ]
+    if secure and settings.SECURE_HSTS_SECONDS:
+        hsts = f"max-age={settings.SECURE_HSTS_SECONDS}"
+        if settings.SECURE_HSTS_INCLUDE_SUBDOMAINS:
+            hsts += "; includeSubDomains"
+        if settings.SECURE_HSTS_PRELOAD:
+            hsts += "; preload"
+        headers.append((b"strict-transport-security", hsts.encode()))
+    if settings.SECURE_CONTENT_TYPE_NOSNIFF:
+        headers.append((b"x-content-type-options", b"nosniff"))
+    if settings.SECURE_REFERRER_POLICY:
+        policy = settings.SECURE_REFERRER_POLICY
+        policy = policy if isinstance(policy, str) else ",".join(policy)
+        headers.append((b"referrer-policy", policy.encode()))
+    if settings.SECURE_CROSS_ORIGIN_OPENER_POLICY:
+        headers.append((b"cross-origin-opener-policy", settings.SECURE_CROSS_ORIGIN_OPENER_POLICY.encode()))
+    return headers
 
 
 def _widget_status_read(*, widget_key: str, group_key: str | None) -> selectors.WidgetStatus | None:
@@ -75,8 +130,8 @@ def _host_allowed(scope: dict) -> bool:
     return bool(domain) and validate_host(domain, settings.ALLOWED_HOSTS)
 
 
-async def _respond(send: Callable, status: int, body: bytes, extra: list[tuple[bytes, bytes]]) -> None:
-    common = _COMMON_HEADERS if status != 304 else _COMMON_HEADERS[1:]  # a 304 has no content type
+async def _respond(send: Callable, scope: dict, status: int, body: bytes, extra: list[tuple[bytes, bytes]]) -> None:
+    common = _headers(secure=_is_secure(scope), with_type=status != 304)  # a 304 has no content type
     headers = [*common, *extra, (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
@@ -103,25 +158,42 @@ async def widget_status_endpoint(scope: dict, send: Callable, widget_key: str) -
     if len(widget_key) <= selectors.WIDGET_KEY_MAX and (group_key is None or len(group_key) <= GROUP_KEY_MAX):
         answer = await widget_status_answer(widget_key, group_key)
     if answer is None:
-        await _respond(send, 404, NOT_FOUND_BODY, [])
+        await _respond(send, scope, 404, NOT_FOUND_BODY, [])
         return
     etag = [(b"etag", answer.etag.encode())]
     if etag_matches(_header(scope, b"if-none-match"), answer.etag):
-        await _respond(send, 304, b"", etag)
+        await _respond(send, scope, 304, b"", etag)
         return
-    await _respond(send, 200, answer.body, etag)
+    await _respond(send, scope, 200, answer.body, etag)
 
 
 def with_widget_status(app: ASGIApp) -> ASGIApp:
     """Wrap the HTTP application: widget status reads are answered here."""
+    if not fast_path_supported():
+        return app
 
     async def application(scope: dict, receive: Callable, send: Callable) -> None:
         if scope["type"] == "http" and scope["method"] == "GET":
             match = STATUS_PATH.match(scope["path"])
-            # Anything unusual (a host Django would refuse) gets Django's own answer.
-            if match is not None and _host_allowed(scope):
+            # Anything unusual (a host Django would refuse, a plain-HTTP request
+            # Django would redirect) gets Django's own answer.
+            if match is not None and _host_allowed(scope) and (not settings.SECURE_SSL_REDIRECT or _is_secure(scope)):
                 await widget_status_endpoint(scope, send, match.group(1))
                 return
         await app(scope, receive, send)
 
     return application
+
+
+@checks.register()
+def fast_path_check(app_configs: object = None, **kwargs: object) -> list[checks.CheckMessage]:
+    if fast_path_supported():
+        return []
+    return [
+        checks.Warning(
+            "MIDDLEWARE differs from the stack the widget status fast path reproduces; "
+            "status reads go through Django (slower)",
+            hint="Update widget.asgi.EXPECTED_MIDDLEWARE and its headers together.",
+            id="widget.W001",
+        )
+    ]

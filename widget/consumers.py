@@ -5,8 +5,9 @@ from urllib.parse import parse_qs
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from presence import events
-from presence.consumers import DirectDispatchMixin
+from presence import events, services
+from presence.dispatch import DirectDispatchMixin
+from presence.snapshots import ChatBoxSnapshot
 from widget import selectors
 from widget.hub import widget_hub
 from widget.ratelimit import Limit, aratelimit_hit
@@ -23,7 +24,7 @@ _TEXT_CACHE: dict[tuple[int, int, str | None, str], str] = {}
 _TEXT_CACHE_MAX = 4096
 
 
-def status_text(account: WidgetAccount, snapshot: dict, group_key: str | None) -> str | None:
+def status_text(account: WidgetAccount, snapshot: ChatBoxSnapshot, group_key: str | None) -> str | None:
     cache_key = (account.account_id, snapshot["version"], group_key, account.tag)
     text = _TEXT_CACHE.get(cache_key)
     if text is None:
@@ -78,7 +79,7 @@ class WidgetConsumer(DirectDispatchMixin, AsyncWebsocketConsumer):
         self.group = events.widget_group(account.account_id)
         await widget_hub().join(self.group, self)
         try:
-            snapshot = await selectors.awidget_snapshot(account_id=account.account_id)
+            snapshot = await services.achat_box_read(account_id=account.account_id)
         except BaseException:
             await self._leave()  # the hub must not keep the account's subscription for a socket that failed
             raise
@@ -119,7 +120,7 @@ class WidgetConsumer(DirectDispatchMixin, AsyncWebsocketConsumer):
             return
         await self._push(event["snapshot"])
 
-    async def _push(self, snapshot: dict) -> None:
+    async def _push(self, snapshot: ChatBoxSnapshot) -> None:
         if snapshot["version"] <= self.version:
             return
         text = status_text(self.account, snapshot, self.group_key)

@@ -2,8 +2,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from accounts.models import Account
 from groups.models import Group
-from presence.models import Account
 
 
 class OfflineMessage(models.Model):

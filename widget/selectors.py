@@ -6,26 +6,18 @@ origins) is memoised per process for a short while.
 """
 
 import hashlib
-import json
 import threading
 import time
 from dataclasses import dataclass
 
+from cachetools import TTLCache
 from channels.db import database_sync_to_async
 from django.db.models import Exists, OuterRef, QuerySet
-from django.utils import timezone
 
+from accounts.models import Account, Operator
 from groups.models import Membership
-from presence import services
-from presence.models import Account, Operator
-from presence.selectors import (
-    chat_box_body,
-    chat_box_snapshot,
-    chat_box_state,
-    snapshot_is_due,
-    widget_box,
-)
-from presence.store import StoreUnavailable, get_store
+from presence.services import chat_box_read
+from presence.snapshots import ChatBoxSnapshot, widget_box
 from widget.models import OfflineMessage
 
 # Longer keys than any we issue are refused before any lookup.
@@ -35,6 +27,10 @@ WIDGET_KEY_MAX = 64
 # changed language or origin list does.
 ACCOUNT_MEMO_SECONDS = 30
 ACCOUNT_MEMO_MAX = 10_000
+# Unknown keys are remembered apart, in a smaller cache: guessing keys costs
+# the guesser a query per key at most every 30 s, and can only ever push out
+# other unknown keys, never the accounts real widgets use.
+UNKNOWN_MEMO_MAX = 1_000
 
 
 @dataclass(frozen=True)
@@ -54,82 +50,63 @@ class WidgetStatus:
     account: WidgetAccount
 
 
-_memo: dict[str, tuple[float, WidgetAccount | None]] = {}
 _clock = time.monotonic
+_known: TTLCache[str, WidgetAccount] = TTLCache(
+    maxsize=ACCOUNT_MEMO_MAX, ttl=ACCOUNT_MEMO_SECONDS, timer=lambda: _clock()
+)
+_unknown: TTLCache[str, bool] = TTLCache(maxsize=UNKNOWN_MEMO_MAX, ttl=ACCOUNT_MEMO_SECONDS, timer=lambda: _clock())
 _memo_lock = threading.Lock()
+_MISS = object()
 
 
 def widget_account(*, widget_key: str) -> WidgetAccount | None:
-    """The account behind a public widget key (None: unknown), memoised per
-    process; unknown keys are memoised too so guessing costs no queries."""
+    """The account behind a public widget key (None: unknown), memoised per process."""
     if not widget_key or len(widget_key) > WIDGET_KEY_MAX:
         return None
     hit = _memo_hit(widget_key)
-    if hit:
-        return hit[0]
-    now = _clock()
+    if hit is not _MISS:
+        return hit
     row = Account.objects.filter(widget_key=widget_key).values_list("id", "language", "name", "allowed_origins").first()
-    account = None
-    if row is not None:
+    with _memo_lock:
+        if row is None:
+            _unknown[widget_key] = True
+            return None
         account_id, language, name, origins = row
         tag = hashlib.sha256(f"{language}\0{name}".encode()).hexdigest()[:8]
-        account = WidgetAccount(account_id, language, name, tuple(origins or ()), tag)
+        account = _known[widget_key] = WidgetAccount(account_id, language, name, tuple(origins or ()), tag)
+        return account
+
+
+def _memo_hit(widget_key: str) -> WidgetAccount | None | object:
+    """The memoised account (None for a memoised unknown key), else ``_MISS``."""
     with _memo_lock:
-        if len(_memo) >= ACCOUNT_MEMO_MAX:
-            _memo.clear()
-        _memo[widget_key] = (now + ACCOUNT_MEMO_SECONDS, account)
-    return account
-
-
-def _memo_hit(widget_key: str) -> tuple[WidgetAccount | None] | None:
-    """``(account,)`` while memoised (the account None for an unknown key), else None."""
-    hit = _memo.get(widget_key)
-    return (hit[1],) if hit is not None and hit[0] > _clock() else None
+        account = _known.get(widget_key)
+        if account is not None:
+            return account
+        return None if widget_key in _unknown else _MISS
 
 
 async def awidget_account(*, widget_key: str) -> WidgetAccount | None:
     """``widget_account`` from an event loop: a memoised answer costs no hop to
     the process's one sync thread (a reconnect storm is thousands at once)."""
+    if not widget_key or len(widget_key) > WIDGET_KEY_MAX:
+        return None
     hit = _memo_hit(widget_key)
-    return hit[0] if hit else await database_sync_to_async(widget_account)(widget_key=widget_key)
+    return hit if hit is not _MISS else await database_sync_to_async(widget_account)(widget_key=widget_key)
 
 
 def widget_account_forget(*, widget_key: str | None = None) -> None:
     """Drop memoised account data (all of it without a key)."""
     with _memo_lock:
         if widget_key is None:
-            _memo.clear()
+            _known.clear()
+            _unknown.clear()
         else:
-            _memo.pop(widget_key, None)
+            _known.pop(widget_key, None)
+            _unknown.pop(widget_key, None)
 
 
-def widget_snapshot(*, account_id: int) -> dict | None:
-    """The account's snapshot, recomputed first when missing or past a schedule
-    flip (reads are level-triggered: right even if a beat run was missed)."""
-    snapshot = chat_box_snapshot(account_id=account_id)
-    if snapshot is None or snapshot_is_due(snapshot, now=timezone.now()):
-        services.chat_box_refresh(account_id=account_id)
-        snapshot = chat_box_snapshot(account_id=account_id)
-        if snapshot is None:
-            # Store unreachable: compute without materialising rather than fail.
-            snapshot = {**chat_box_body(chat_box_state(account_id=account_id, now=timezone.now())), "version": 0}
-    return snapshot
-
-
-async def awidget_snapshot(*, account_id: int) -> dict | None:
-    """``widget_snapshot`` from an event loop: read from the store directly,
-    with a hop to a thread only when it must be recomputed."""
-    try:
-        raw = await get_store().asnapshot_json(account_id=account_id)
-    except StoreUnavailable:
-        raw = None
-    snapshot = json.loads(raw) if raw else None
-    if snapshot is None or snapshot_is_due(snapshot, now=timezone.now()):
-        return await database_sync_to_async(widget_snapshot)(account_id=account_id)
-    return snapshot
-
-
-def widget_status_body(*, account: WidgetAccount, snapshot: dict, group_key: str | None) -> dict | None:
+def widget_status_body(*, account: WidgetAccount, snapshot: ChatBoxSnapshot, group_key: str | None) -> dict | None:
     """The public answer for the account box or one group (None: unknown group).
 
     The contract fields come from the snapshot; ``language`` and
@@ -145,7 +122,7 @@ def widget_status(*, widget_key: str, group_key: str | None) -> WidgetStatus | N
     account = widget_account(widget_key=widget_key)
     if account is None:
         return None
-    snapshot = widget_snapshot(account_id=account.account_id)
+    snapshot = chat_box_read(account_id=account.account_id)
     body = widget_status_body(account=account, snapshot=snapshot, group_key=group_key)
     if body is None:
         return None

@@ -7,8 +7,8 @@ from django.db import transaction
 from django.utils import translation
 from django.utils.translation import gettext as _
 
+from accounts.models import Account, Operator
 from groups.models import Group
-from presence.models import Account, Operator
 from widget.models import OfflineMessage
 
 logger = logging.getLogger(__name__)

@@ -4,7 +4,7 @@ import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
-from presence.throttles import LoginRateThrottle
+from accounts.throttles import LoginRateThrottle
 from tests.factories import make_account, make_operator, make_token, owner_of
 
 # Addresses the test clients come from (Django's test client; an ASGI client).

@@ -2,7 +2,7 @@
 
 import pytest
 
-from presence.models import Account
+from accounts.models import Account
 
 
 def test_admins_read_their_account(as_admin, account):

@@ -6,8 +6,9 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from presence.auth import session_device_tag, token_device_tag
-from presence.models import ApiToken, Operator, Source, Status, StatusEvent
+from accounts.auth import session_device_tag, token_device_tag
+from accounts.models import ApiToken, Operator, Status
+from presence.models import Source, StatusEvent
 from presence.selectors import operator_connections, operators_present
 from presence.services import presence_heartbeat
 from tests.api.conftest import JsonClient, session_client, token_client
@@ -152,7 +153,7 @@ def test_logout_of_the_last_device_marks_the_operator_offline_at_once(agent):
 def test_logout_leaves_the_operator_online_while_another_device_is_live(agent):
     phone = token_client(agent, is_mobile=True)
     phone.put("/api/v1/me/status", {"status": "online"})
-    presence_heartbeat(operator=agent, conn_id="dashboard-socket", device="s:dashboard", grace=120)
+    presence_heartbeat(operator=agent, conn_id="dashboard-socket", device="s:dashboard")
     assert phone.post(LOGOUT).status_code == 204
     agent.refresh_from_db()
     assert agent.status == Status.ONLINE
@@ -162,7 +163,7 @@ def test_logout_ends_exactly_the_device_of_its_token(agent):
     phone = token_client(agent)
     token = ApiToken.objects.get(operator=agent)
     phone.post("/api/v1/me/heartbeat", {})
-    presence_heartbeat(operator=agent, conn_id="other", device="t:other", grace=120)
+    presence_heartbeat(operator=agent, conn_id="other", device="t:other")
     assert token_device_tag(token) in devices_of(agent)
     phone.post(LOGOUT)
     assert devices_of(agent) == {"t:other"}

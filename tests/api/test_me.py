@@ -9,8 +9,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from presence.auth import session_device_tag
-from presence.models import ApiToken, Operator, Source, Status, StatusEvent
+from accounts.auth import session_device_tag
+from accounts.models import ApiToken, Operator, Status
+from presence.models import Source, StatusEvent
 from presence.selectors import operator_connections, operators_present
 from presence.services import presence_sweep
 from presence.store import StoreUnavailable

@@ -8,9 +8,10 @@ from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.test import Client
 
+from accounts.models import ApiToken, Status
 from chatstatus.asgi import router
 from presence.consumers import CLOSE_LOGGED_OUT
-from presence.models import ApiToken, Source, Status, StatusEvent
+from presence.models import Source, StatusEvent
 from tests.api.conftest import token_client
 from tests.factories import make_account, make_operator
 

@@ -2,7 +2,8 @@
 
 import pytest
 
-from presence.models import Operator, Source, Status, StatusEvent
+from accounts.models import Operator, Status
+from presence.models import Source, StatusEvent
 from tests.api.conftest import token_client
 from tests.factories import PASSWORD, make_operator
 

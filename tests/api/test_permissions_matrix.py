@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from presence import api_urls
+from api import urls as api_urls
 from tests.api.conftest import JsonClient, session_client, token_client
 from tests.factories import make_group, make_operator, owner_of
 

@@ -6,7 +6,8 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from presence.models import Source, Status, StatusEvent
+from accounts.models import Status
+from presence.models import Source, StatusEvent
 from presence.services import operator_set_status
 from tests.api.conftest import token_client
 

@@ -6,8 +6,9 @@ import pytest
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from playwright.sync_api import Page, expect
 
+from accounts.models import Account, Operator, Status
 from hours.models import OpeningHours
-from presence.models import Account, Operator, Source, Status, StatusEvent
+from presence.models import Source, StatusEvent
 from presence.services import operator_set_status
 from tests.browser.conftest import DESKTOP, PHONE
 from tests.factories import PASSWORD, make_account, make_group, make_operator, owner_of

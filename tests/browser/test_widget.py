@@ -16,8 +16,8 @@ import requests
 from django.utils import timezone
 from playwright.sync_api import expect
 
+from accounts.models import Status
 from hours.services import opening_hours_set
-from presence.models import Status
 from tests.browser.conftest import PHONE
 from tests.factories import make_account, make_operator, make_token
 from tests.live import free_port

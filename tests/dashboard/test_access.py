@@ -4,9 +4,10 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from accounts.auth import session_device_tag
+from accounts.models import Operator, Status
 from groups.models import Group
-from presence.auth import session_device_tag
-from presence.models import Operator, Source, Status, StatusEvent
+from presence.models import Source, StatusEvent
 from presence.services import presence_heartbeat
 from tests.factories import PASSWORD, make_group, make_operator, owner_of
 
@@ -168,7 +169,7 @@ def test_logging_out_of_the_last_device_switches_offline_at_once(client, account
     operator = make_operator(account=account, status=Status.ONLINE)
     client.force_login(operator)
     device = session_device_tag(client.session.session_key)
-    presence_heartbeat(operator=operator, conn_id="tab-1", device=device, grace=account.stale_after_seconds)
+    presence_heartbeat(operator=operator, conn_id="tab-1", device=device)
 
     response = client.post(reverse("logout"))
 
@@ -183,11 +184,8 @@ def test_logging_out_of_the_last_device_switches_offline_at_once(client, account
 def test_logging_out_keeps_me_online_while_another_device_is_connected(client, account):
     operator = make_operator(account=account, status=Status.ONLINE)
     client.force_login(operator)
-    grace = account.stale_after_seconds
-    presence_heartbeat(
-        operator=operator, conn_id="tab-1", device=session_device_tag(client.session.session_key), grace=grace
-    )
-    presence_heartbeat(operator=operator, conn_id="phone-1", device="t:1", grace=grace)
+    presence_heartbeat(operator=operator, conn_id="tab-1", device=session_device_tag(client.session.session_key))
+    presence_heartbeat(operator=operator, conn_id="phone-1", device="t:1")
 
     client.post(reverse("logout"))
 

@@ -10,9 +10,11 @@ from django.conf import settings
 from django.test import Client
 from django.urls import reverse
 
+from accounts.models import Operator, Status
+from accounts.services import operator_update
 from hours.services import opening_hours_set
-from presence.models import Operator, Source, Status
-from presence.services import operator_set_status, operator_update
+from presence.models import Source
+from presence.services import operator_set_status
 from tests.factories import make_account, make_group, make_operator, owner_of
 from widget.models import OfflineMessage
 

@@ -10,8 +10,8 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework.settings import api_settings
 
-from presence.models import Operator
-from presence.throttles import LoginRateThrottle
+from accounts.models import Operator
+from accounts.throttles import LoginRateThrottle
 from tests.factories import PASSWORD
 
 LOGIN = reverse("login")

@@ -10,10 +10,11 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from PIL import Image
 
+from accounts.models import Operator, Status
 from groups.models import Group
 from hours.models import OpeningHours
 from hours.services import opening_hours_set
-from presence.models import Operator, Source, Status, StatusEvent
+from presence.models import Source, StatusEvent
 from presence.services import operator_set_status, presence_heartbeat
 from tests.factories import PASSWORD, make_group, make_operator, make_token
 from widget.models import OfflineMessage
@@ -55,7 +56,7 @@ def test_the_overview_shows_each_group_box_and_who_is_online(client, account, ow
     present = make_operator(account=account, status=Status.ONLINE, name="Petra Přítomná")
     make_operator(account=account, status=Status.ONLINE, name="Olga Odešlá")
     make_group(account=account, key="sales", members=[present])
-    presence_heartbeat(operator=present, conn_id="c1", device="t:1", grace=120)
+    presence_heartbeat(operator=present, conn_id="c1", device="t:1")
     client.force_login(owner)
 
     page = text_of(client.get(url("overview")))
@@ -166,7 +167,7 @@ def test_the_operators_page_lists_connected_devices(client, account, owner):
     colleague = make_operator(account=account, status=Status.ONLINE, name="Mirek Mobilní")
     make_token(colleague, device="Pixel 8", is_mobile=True)
     token = colleague.api_tokens.get()
-    presence_heartbeat(operator=colleague, conn_id="m1", device=f"t:{token.id}", grace=120)
+    presence_heartbeat(operator=colleague, conn_id="m1", device=f"t:{token.id}")
     client.force_login(owner)
     page = text_of(client.get(url("operators")))
     assert "Mobile app · Pixel 8" in page

@@ -9,8 +9,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from accounts.models import Status
 from presence import services
-from presence.models import Source, Status, StatusEvent
+from presence.models import Source, StatusEvent
 from tests.drills.conftest import (
     GRACE_SECONDS,
     SWEEP_DISCARDED,
@@ -37,9 +38,7 @@ def last_heard(operator, *, seconds_ago: float) -> float:
     """The operator's only device sent its last heartbeat ``seconds_ago`` and
     went silent; returns when the operator's presence runs out."""
     heard = timezone.now() - timedelta(seconds=seconds_ago)
-    services.presence_heartbeat(
-        operator=operator, conn_id="silent-phone", device="t:silent", grace=GRACE_SECONDS, now=heard
-    )
+    services.presence_heartbeat(operator=operator, conn_id="silent-phone", device="t:silent", now=heard)
     return heard.timestamp() + GRACE_SECONDS
 
 

@@ -7,7 +7,8 @@ from email.utils import format_datetime
 import pytest
 from django.utils import timezone
 
-from presence.models import Operator, StatusEvent
+from accounts.models import Operator
+from presence.models import StatusEvent
 from presence.store import OperatorRef
 from tests.drills.conftest import GRACE_SECONDS, TTL_SECONDS, http, is_hello, wait_until
 from tests.factories import make_account, make_operator, make_token

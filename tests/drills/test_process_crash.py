@@ -6,7 +6,8 @@ import time
 
 import pytest
 
-from presence.models import Operator, Source, Status, StatusEvent
+from accounts.models import Operator, Status
+from presence.models import Source, StatusEvent
 from tests.drills.conftest import (
     GRACE_SECONDS,
     SWEEP_SECONDS,

@@ -16,12 +16,14 @@ from django.db.models import Q
 from django.utils import timezone
 from PIL import Image
 
+from accounts.models import Account, ApiToken, Operator, Status
+from accounts.services import operator_update
 from groups.models import Group, Membership
 from hours.models import OpeningHours
 from hours.services import opening_hours_set
 from presence import events
-from presence.models import Account, ApiToken, ChatBoxEvent, Operator, Source, Status, StatusEvent
-from presence.services import chat_box_refresh, operator_set_status, operator_update, presence_heartbeat
+from presence.models import ChatBoxEvent, Source, StatusEvent
+from presence.services import chat_box_refresh, operator_set_status, presence_heartbeat
 from presence.store import OperatorRef, get_store
 from tests.factories import make_account, make_group, make_operator, make_token, owner_of
 from widget.models import OfflineMessage
@@ -76,7 +78,7 @@ def make_tenant(*, tag: str, name: str) -> Tenant:
     group.refresh_from_db()
     opening_hours_set(account=account, group=None, enabled=False, timezone="UTC", weekly=WEEKLY, exceptions=[])
     opening_hours_set(account=account, group=group, enabled=False, timezone="UTC", weekly=WEEKLY, exceptions=[])
-    presence_heartbeat(operator=agent, conn_id=f"{tag}-conn", device=f"s:{tag}-laptop", grace=120)
+    presence_heartbeat(operator=agent, conn_id=f"{tag}-conn", device=f"s:{tag}-laptop")
     operator_set_status(operator=agent, status=Status.ONLINE, source=Source.DASHBOARD, device=f"{tag}-laptop-tag")
     ChatBoxEvent.objects.create(
         account=account,

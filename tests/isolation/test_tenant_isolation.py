@@ -39,11 +39,12 @@ from django.db.models import Q
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
+from accounts.models import ApiToken, Operator, Status
 from chatstatus.asgi import router
 from hours.models import OpeningHours
 from presence import events, services
 from presence.consumers import CLOSE_LOGGED_OUT
-from presence.models import ApiToken, ChatBoxEvent, Operator, Source, Status, StatusEvent
+from presence.models import ChatBoxEvent, Source, StatusEvent
 from presence.store import ALL_DEVICES, get_store
 from tests.api.conftest import JsonClient
 from tests.isolation.conftest import Tenant, World, build_world, tenant_state, world_cleanup
@@ -303,11 +304,11 @@ PUBLIC: dict[str, Public] = {
 # The site admin: for the installation's staff only (no operator of an account is staff).
 # Each model's routes are walked with B's object of that model.
 ADMIN_OBJECTS: dict[str, Callable[[World], int]] = {
-    "presence.account": lambda w: w.b.account.pk,
-    "presence.operator": lambda w: w.b.agent.pk,
+    "accounts.account": lambda w: w.b.account.pk,
+    "accounts.operator": lambda w: w.b.agent.pk,
     "presence.statusevent": lambda w: StatusEvent.objects.filter(account=w.b.account).first().pk,
     "presence.chatboxevent": lambda w: ChatBoxEvent.objects.filter(account=w.b.account).first().pk,
-    "presence.apitoken": lambda w: ApiToken.objects.filter(operator=w.b.agent).first().pk,
+    "accounts.apitoken": lambda w: ApiToken.objects.filter(operator=w.b.agent).first().pk,
     "groups.group": lambda w: w.b.group.pk,
     "hours.openinghours": lambda w: OpeningHours.objects.filter(account=w.b.account).first().pk,
     "widget.offlinemessage": lambda w: OfflineMessage.objects.filter(account=w.b.account).first().pk,
@@ -323,8 +324,8 @@ ADMIN_SITE: dict[str | None, str] = {
     "autocomplete": "/admin/autocomplete/?app_label=groups&model_name=membership&field_name=group&term=bravo",
     "jsi18n": "/admin/jsi18n/",
     "view_on_site": "/admin/r/{operator_type}/{b_agent}/",
-    "app_list": "/admin/presence/",
-    None: "/admin/presence/operator/{b_agent}",  # the catch-all
+    "app_list": "/admin/accounts/",
+    None: "/admin/accounts/operator/{b_agent}",  # the catch-all
 }
 ADMIN_MODEL_ROUTE = re.compile(r"^admin/(?P<app>\w+)/(?P<model>\w+)/(?P<rest>.*)$")
 ADMIN_BODY = {"post": "yes", "name": "Hijacked", "display_name": "Hijacked", "action": "switch_offline"}
@@ -389,7 +390,7 @@ def test_every_websocket_route_has_an_isolation_case():
 def test_the_route_walk_sees_includes_and_every_kind_of_route():
     """The coverage checks above would pass vacuously on an empty walk."""
     routes = {route.route for route in http_routes()}
-    assert {"", "api/v1/operators/<str:operator_id>", "admin/presence/operator/<path:object_id>/change/"} <= routes
+    assert {"", "api/v1/operators/<str:operator_id>", "admin/accounts/operator/<path:object_id>/change/"} <= routes
     assert "ws/operator/" in websocket_routes()
 
 

@@ -16,7 +16,8 @@ from django.test import Client
 from django.utils import timezone
 
 from chatstatus.asgi import router
-from presence import events, services
+from presence import events
+from presence.services import chatbox
 
 # Real commits, for tests whose consumers or racing threads use connections of
 # their own. Emptying only these apps' tables afterwards (without re-creating
@@ -27,9 +28,10 @@ committed_db = pytest.mark.django_db(
         "django.contrib.auth",
         "django.contrib.contenttypes",
         "django.contrib.sessions",
-        "presence",
+        "accounts",
         "groups",
         "hours",
+        "presence",
         "widget",
     ],
 )
@@ -53,14 +55,14 @@ def clock():
 def break_recompute_of(monkeypatch, account_id: int) -> None:
     """The chat box facts of ``account_id`` fail to compute (a schedule the
     evaluator chokes on); every other account's still compute."""
-    compute = services.chat_box_states
+    compute = chatbox.chat_box_states
 
     def states(*, account_ids, now):
         if account_id in account_ids:
             raise ValueError("a schedule the evaluator chokes on")
         return compute(account_ids=account_ids, now=now)
 
-    monkeypatch.setattr(services, "chat_box_states", states)
+    monkeypatch.setattr(chatbox, "chat_box_states", states)
 
 
 @pytest.fixture

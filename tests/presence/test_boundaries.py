@@ -6,9 +6,10 @@ import datetime
 import pytest
 import time_machine
 
+from accounts.models import Operator, Status
 from hours.services import opening_hours_set
 from presence import services
-from presence.models import ChatBoxEvent, Operator, Status
+from presence.models import ChatBoxEvent
 from presence.selectors import chat_box_snapshot
 from presence.store import get_store
 from tests.factories import make_account, make_group, make_operator
@@ -33,7 +34,7 @@ def clock():
 
 
 def heartbeat(operator: Operator) -> None:
-    services.presence_heartbeat(operator=operator, conn_id=f"c{operator.id}", device="t:1", grace=120)
+    services.presence_heartbeat(operator=operator, conn_id=f"c{operator.id}", device="t:1")
 
 
 def box(account_id: int, group_key: str | None = None) -> tuple[str, str, str | None]:

@@ -3,8 +3,8 @@
 import pytest
 from channels.db import database_sync_to_async
 
+from accounts.models import Status
 from presence import services
-from presence.models import Status
 from tests.factories import make_account, make_operator, make_token
 from tests.presence.conftest import Socket, committed_db, count_queries, token_headers
 
@@ -12,20 +12,20 @@ from tests.presence.conftest import Socket, committed_db, count_queries, token_h
 @pytest.mark.django_db
 def test_heartbeats_after_the_first_run_no_query(django_assert_num_queries):
     operator = make_operator(account=make_account(), status=Status.ONLINE)
-    services.presence_heartbeat(operator=operator, conn_id="c1", device="t:1", grace=120)
+    services.presence_heartbeat(operator=operator, conn_id="c1", device="t:1")
     with django_assert_num_queries(0):
         for _ in range(100):
-            services.presence_heartbeat(operator=operator, conn_id="c1", device="t:1", grace=120)
+            services.presence_heartbeat(operator=operator, conn_id="c1", device="t:1")
 
 
 @pytest.mark.django_db
 def test_closing_a_connection_runs_no_query(django_assert_num_queries):
     operator = make_operator(account=make_account(), status=Status.ONLINE)
-    services.presence_heartbeat(operator=operator, conn_id="c1", device="t:1", grace=120)
-    services.presence_heartbeat(operator=operator, conn_id="c2", device="t:2", grace=120)
+    services.presence_heartbeat(operator=operator, conn_id="c1", device="t:1")
+    services.presence_heartbeat(operator=operator, conn_id="c2", device="t:2")
     with django_assert_num_queries(0):
-        services.presence_disconnect(operator=operator, conn_id="c1", grace=120)
-        services.presence_disconnect(operator=operator, conn_id="c2", grace=120)
+        services.presence_disconnect(operator=operator, conn_id="c1")
+        services.presence_disconnect(operator=operator, conn_id="c2")
 
 
 @committed_db

@@ -3,8 +3,9 @@ Logging in or connecting never switches anyone online."""
 
 import pytest
 
+from accounts.models import Operator, Status
 from presence import services
-from presence.models import Operator, Source, Status, StatusEvent
+from presence.models import Source, StatusEvent
 from presence.selectors import chat_box_snapshot, operators_present
 from tests.factories import make_account, make_operator
 from tests.presence.conftest import committed_db, of_type
@@ -15,7 +16,7 @@ pytestmark = committed_db
 
 
 def connect(operator: Operator, conn: str, device: str) -> None:
-    services.presence_heartbeat(operator=operator, conn_id=conn, device=device, grace=GRACE)
+    services.presence_heartbeat(operator=operator, conn_id=conn, device=device)
 
 
 def status_of(operator: Operator) -> str:
@@ -59,13 +60,13 @@ def test_the_closing_socket_of_a_logged_out_device_does_not_bring_its_operator_b
     services.operator_logout(operator=alice, device="s:laptop")
     services.operator_logout(operator=alice, device="t:1")
     clock.shift(1)
-    services.presence_disconnect(operator=alice, conn_id="laptop-tab", grace=GRACE)
-    services.presence_disconnect(operator=alice, conn_id="phone-app", grace=GRACE)
+    services.presence_disconnect(operator=alice, conn_id="laptop-tab")
+    services.presence_disconnect(operator=alice, conn_id="phone-app")
     assert operators_present(account_id=alice.account_id) == set()
 
 
 def test_a_device_that_merely_closed_does_not_count_as_live(alice, clock):
-    services.presence_disconnect(operator=alice, conn_id="phone-app", grace=GRACE)
+    services.presence_disconnect(operator=alice, conn_id="phone-app")
     clock.shift(1)
     # The phone is within its grace period, but that is for accidents: a
     # deliberate logout of the only connected device ends presence now.
@@ -92,7 +93,7 @@ def test_connecting_a_new_device_never_switches_online(clock):
 
 def test_coming_back_after_the_sweep_does_not_restore_online(alice, clock):
     for conn in ("laptop-tab", "phone-app"):
-        services.presence_disconnect(operator=alice, conn_id=conn, grace=GRACE)
+        services.presence_disconnect(operator=alice, conn_id=conn)
     clock.shift(GRACE + 1)
     assert services.presence_sweep() == 1
     connect(alice, "laptop-tab-2", "s:laptop")

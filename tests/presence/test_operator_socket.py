@@ -8,10 +8,11 @@ import time_machine
 from channels.db import database_sync_to_async
 from django.utils import timezone
 
+from accounts.auth import session_device_tag, token_create, token_device_tag
+from accounts.models import Account, Operator, Status
 from presence import services
-from presence.auth import session_device_tag, token_create, token_device_tag
 from presence.consumers import CLOSE_FORBIDDEN_ORIGIN, CLOSE_LOGGED_OUT, CLOSE_TOO_BIG, CLOSE_UNAUTHENTICATED
-from presence.models import Account, Operator, Source, Status, StatusEvent
+from presence.models import Source, StatusEvent
 from presence.selectors import operators_present
 from tests.factories import make_account, make_operator
 from tests.presence.conftest import Socket, committed_db, is_status, session_headers, session_key_of, token_headers

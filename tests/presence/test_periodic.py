@@ -10,10 +10,11 @@ import time_machine
 from channels.db import database_sync_to_async
 from django.utils import timezone
 
+from accounts.models import Operator, Status
 from chatstatus import ticker
 from chatstatus.celery import app as celery_app
 from presence import services, tasks
-from presence.models import Operator, Source, Status, StatusEvent
+from presence.models import Source, StatusEvent
 from tests.factories import make_account, make_operator
 from tests.presence.conftest import committed_db
 
@@ -37,8 +38,8 @@ def expired_operator():
     """An online operator whose last device closed more than a grace period ago."""
     with time_machine.travel(timezone.now(), tick=False) as clock:
         operator = make_operator(account=make_account(stale_after_seconds=GRACE), status=Status.ONLINE)
-        services.presence_heartbeat(operator=operator, conn_id="c1", device="t:1", grace=GRACE)
-        services.presence_disconnect(operator=operator, conn_id="c1", grace=GRACE)
+        services.presence_heartbeat(operator=operator, conn_id="c1", device="t:1")
+        services.presence_disconnect(operator=operator, conn_id="c1")
         clock.shift(GRACE + 1)
         yield operator
 
@@ -125,7 +126,7 @@ def _expired_operator_now() -> Operator:
     runs on the real clock)."""
     operator = make_operator(account=make_account(stale_after_seconds=GRACE), status=Status.ONLINE)
     long_ago = timezone.now() - datetime.timedelta(seconds=GRACE + 5)
-    services.presence_heartbeat(operator=operator, conn_id="c1", device="t:1", grace=GRACE, now=long_ago)
+    services.presence_heartbeat(operator=operator, conn_id="c1", device="t:1", now=long_ago)
     return operator
 
 

@@ -18,7 +18,7 @@ from channels.db import database_sync_to_async
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from presence.auth import token_create
+from accounts.auth import token_create
 from presence.models import Source, StatusEvent
 from tests.factories import make_account, make_operator
 from tests.live import Celery, Daphne

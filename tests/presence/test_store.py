@@ -13,6 +13,7 @@ import uuid
 import pytest
 from django.conf import settings
 
+from presence.rules import presence_hold
 from presence.store import CLAIM_LEASE_SECONDS, MemoryStore, OperatorRef, RedisStore, SnapshotWrite, StoreUnavailable
 
 T0 = 1_900_000_000.0  # a fixed instant; the store only compares what it is given
@@ -42,7 +43,16 @@ def store(request):
 
 def heartbeat(store, ref, conn_id, *, at, device="s:laptop", ttl=TTL, grace=GRACE):
     """What ``presence_heartbeat`` asks of the store."""
-    return store.touch(ref=ref, conn_id=conn_id, device=device, now=at, present_until=at + max(ttl, grace))
+    return store.touch(
+        ref=ref, conn_id=conn_id, device=device, now=at, present_until=at + presence_hold(ttl=ttl, grace=grace)
+    )
+
+
+def disconnect(store, *, ref, conn_id, now, ttl=TTL, grace=GRACE):
+    """What ``presence_disconnect`` asks of the store."""
+    return store.disconnect(
+        ref=ref, conn_id=conn_id, now=now, ttl=ttl, hold=presence_hold(ttl=ttl, grace=grace), grace=grace
+    )
 
 
 def until(store, ref):
@@ -118,7 +128,7 @@ def test_a_live_connection_keeps_presence_for_the_longer_of_ttl_and_grace(store,
 
 def test_closing_the_last_connection_keeps_the_operator_present_for_the_grace_period(store):
     heartbeat(store, ALICE, "c1", at=T0)
-    live = store.disconnect(ref=ALICE, conn_id="c1", now=T0 + 10, ttl=TTL, grace=GRACE)
+    live = disconnect(store, ref=ALICE, conn_id="c1", now=T0 + 10, ttl=TTL, grace=GRACE)
     assert live == 0
     assert until(store, ALICE) == T0 + 10 + GRACE
     assert store.connections(ref=ALICE, now=T0 + 10, ttl=TTL) == []
@@ -135,7 +145,7 @@ def test_closing_the_last_connection_keeps_the_operator_present_for_the_grace_pe
 def test_closing_one_of_two_connections_keeps_the_later_deadline(store, ttl, grace, expected_until):
     heartbeat(store, ALICE, "c1", at=T0, ttl=ttl, grace=grace)
     heartbeat(store, ALICE, "c2", at=T0 + 5, device="t:7", ttl=ttl, grace=grace)
-    live = store.disconnect(ref=ALICE, conn_id="c1", now=T0 + 10, ttl=ttl, grace=grace)
+    live = disconnect(store, ref=ALICE, conn_id="c1", now=T0 + 10, ttl=ttl, grace=grace)
     assert live == 1
     assert until(store, ALICE) == expected_until
 
@@ -143,7 +153,7 @@ def test_closing_one_of_two_connections_keeps_the_later_deadline(store, ttl, gra
 def test_closing_prunes_connections_that_died_silently(store):
     heartbeat(store, ALICE, "dead", at=T0)
     heartbeat(store, ALICE, "c2", at=T0 + 100)
-    live = store.disconnect(ref=ALICE, conn_id="c2", now=T0 + 101, ttl=TTL, grace=GRACE)
+    live = disconnect(store, ref=ALICE, conn_id="c2", now=T0 + 101, ttl=TTL, grace=GRACE)
     assert live == 0
     assert store.connections(ref=ALICE, now=T0, ttl=10_000) == []
 
@@ -151,7 +161,7 @@ def test_closing_prunes_connections_that_died_silently(store):
 def test_closing_a_connection_a_logout_already_ended_does_not_bring_the_operator_back(store):
     heartbeat(store, ALICE, "c1", at=T0)
     store.logout(ref=ALICE, device="s:laptop", now=T0 + 10, ttl=TTL)
-    store.disconnect(ref=ALICE, conn_id="c1", now=T0 + 11, ttl=TTL, grace=GRACE)
+    disconnect(store, ref=ALICE, conn_id="c1", now=T0 + 11, ttl=TTL, grace=GRACE)
     assert until(store, ALICE) == T0 + 10
 
 
@@ -159,7 +169,7 @@ def test_closing_a_connection_after_its_operator_was_swept_changes_nothing(store
     heartbeat(store, ALICE, "c1", at=T0)
     assert store.claim_expired(now=T0 + GRACE, limit=10) == [ALICE]
     store.release_claimed(refs=[ALICE], claimed_at=T0 + GRACE)  # the sweep is done with ALICE
-    assert store.disconnect(ref=ALICE, conn_id="c1", now=T0 + GRACE + 1, ttl=TTL, grace=GRACE) == 0
+    assert disconnect(store, ref=ALICE, conn_id="c1", now=T0 + GRACE + 1, ttl=TTL, grace=GRACE) == 0
     assert until(store, ALICE) is None
     assert store.claim_expired(now=T0 + 10_000, limit=10) == []
 
@@ -288,14 +298,13 @@ def test_the_epoch_is_fresh_once_and_again_after_a_wipe(store):
 # --- snapshots ------------------------------------------------------------------------
 
 
-def snapshot(store, body, *, at, due_at=None, account_id=1, widget_key="wk-1"):
-    return store.snapshot_store(account_id=account_id, widget_key=widget_key, body=body, due_at=due_at, now=at)
+def snapshot(store, body, *, at, due_at=None, account_id=1):
+    return store.snapshot_store(account_id=account_id, body=body, due_at=due_at, now=at)
 
 
 def test_the_first_snapshot_version_comes_from_the_clock(store):
     assert snapshot(store, '{"status":"offline"}', at=T0) == int(T0 * 1000)
     assert store.snapshot_json(account_id=1) == f'{{"status":"offline","version":{int(T0 * 1000)}}}'
-    assert store.account_for_widget_key("wk-1") == 1
 
 
 def test_a_snapshot_version_bumps_only_when_the_content_changes(store):
@@ -318,18 +327,16 @@ def test_versions_after_a_wipe_are_larger_than_before_it(store):
 
 
 def test_snapshots_are_kept_per_account(store):
-    snapshot(store, '{"a":1}', at=T0, account_id=1, widget_key="wk-1")
-    snapshot(store, '{"a":2}', at=T0, account_id=2, widget_key="wk-2")
+    snapshot(store, '{"a":1}', at=T0, account_id=1)
+    snapshot(store, '{"a":2}', at=T0, account_id=2)
     assert store.snapshot_json(account_id=1).startswith('{"a":1,')
     assert store.snapshot_json(account_id=2).startswith('{"a":2,')
-    assert store.account_for_widget_key("wk-2") == 2
-    assert store.account_for_widget_key("nope") is None
 
 
 def test_due_accounts_are_those_whose_schedule_flips_by_now(store):
     snapshot(store, '{"a":1}', at=T0, account_id=1, due_at=T0 + 60)
-    snapshot(store, '{"a":2}', at=T0, account_id=2, widget_key="wk-2", due_at=T0 + 30)
-    snapshot(store, '{"a":3}', at=T0, account_id=3, widget_key="wk-3", due_at=None)
+    snapshot(store, '{"a":2}', at=T0, account_id=2, due_at=T0 + 30)
+    snapshot(store, '{"a":3}', at=T0, account_id=3, due_at=None)
     assert store.due_accounts(now=T0 + 29.999, limit=10) == []
     assert store.due_accounts(now=T0 + 30, limit=10) == [2]
     assert sorted(store.due_accounts(now=T0 + 60, limit=10)) == [1, 2]
@@ -344,19 +351,18 @@ def test_storing_an_unchanged_snapshot_still_moves_its_deadline(store):
     assert store.due_accounts(now=T0 + 10_000, limit=10) == []
 
 
-def test_dropping_a_snapshot_forgets_it_and_its_deadline(store):
+def test_dropping_an_account_forgets_its_snapshot_deadline_and_presence(store):
     snapshot(store, '{"a":1}', at=T0, due_at=T0 + 60)
-    store.snapshot_drop(account_id=1, widget_key="wk-1")
+    snapshot(store, '{"b":1}', at=T0, account_id=2, due_at=T0 + 60)
+    heartbeat(store, ALICE, "c1", at=T0)
+    heartbeat(store, CAROL, "c3", at=T0)
+    store.account_drop(account_id=1)
+    # It should forget account 1 whole, and keep account 2 as it was.
     assert store.snapshot_json(account_id=1) is None
-    assert store.account_for_widget_key("wk-1") is None
-    assert store.due_accounts(now=T0 + 60, limit=10) == []
-
-
-def test_dropping_a_snapshot_without_its_widget_key_still_forgets_the_deadline(store):
-    snapshot(store, '{"a":1}', at=T0, due_at=T0 + 60)
-    store.snapshot_drop(account_id=1)
-    assert store.snapshot_json(account_id=1) is None
-    assert store.due_accounts(now=T0 + 60, limit=10) == []
+    assert store.due_accounts(now=T0 + 60, limit=10) == [2]
+    assert store.present_until_maps(account_ids=[1, 2]) == {1: {}, 2: {CAROL.operator_id: T0 + GRACE}}
+    assert store.connections(ref=ALICE, now=T0, ttl=TTL) == []
+    assert store.claim_expired(now=T0 + GRACE + 1, limit=10) == [CAROL]
 
 
 def test_present_until_maps_answers_every_account_asked_for(store):
@@ -386,19 +392,18 @@ def test_present_among_names_those_heard_from_after_now(store):
 def test_snapshots_stored_in_a_batch_behave_as_stored_one_by_one(store):
     first = snapshot(store, '{"a":1}', at=T0, account_id=1)
     writes = [
-        SnapshotWrite(account_id=1, widget_key="wk-1", body='{"a":1}', due_at=T0 + 60),  # unchanged
-        SnapshotWrite(account_id=2, widget_key="wk-2", body='{"b":1}', due_at=None),  # new
-        SnapshotWrite(account_id=3, widget_key="wk-3", body='{"c":1}', due_at=T0 + 30),
+        SnapshotWrite(account_id=1, body='{"a":1}', due_at=T0 + 60),  # unchanged
+        SnapshotWrite(account_id=2, body='{"b":1}', due_at=None),  # new
+        SnapshotWrite(account_id=3, body='{"c":1}', due_at=T0 + 30),
     ]
     assert store.snapshot_store_many(writes=writes, now=T0 + 5) == [None, int((T0 + 5) * 1000), int((T0 + 5) * 1000)]
-    changed = [SnapshotWrite(account_id=1, widget_key="wk-1", body='{"a":2}', due_at=None)]
+    changed = [SnapshotWrite(account_id=1, body='{"a":2}', due_at=None)]
     assert store.snapshot_store_many(writes=changed, now=T0 + 6) == [first + 1]
     assert store.snapshot_jsons(account_ids=[1, 2, 4]) == {
         1: f'{{"a":2,"version":{first + 1}}}',
         2: f'{{"b":1,"version":{int((T0 + 5) * 1000)}}}',
         4: None,
     }
-    assert store.account_for_widget_key("wk-3") == 3
     assert store.due_accounts(now=T0 + 60, limit=10) == [3]
 
 

@@ -9,9 +9,11 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from accounts.models import Operator, Status
 from presence import events, services
-from presence.models import ChatBoxEvent, Operator, Source, Status, StatusEvent
+from presence.models import ChatBoxEvent, Source, StatusEvent
 from presence.selectors import chat_box_snapshot, operators_present
+from presence.services import connections
 from presence.store import CLAIM_LEASE_SECONDS, OperatorRef, get_store
 from tests.factories import make_account, make_group, make_operator
 from tests.presence.conftest import break_recompute_of, committed_db, of_type
@@ -24,11 +26,11 @@ pytestmark = committed_db
 
 
 def heartbeat(operator: Operator, *, conn: str = "c1", device: str = "s:laptop") -> None:
-    services.presence_heartbeat(operator=operator, conn_id=conn, device=device, grace=GRACE)
+    services.presence_heartbeat(operator=operator, conn_id=conn, device=device)
 
 
 def close(operator: Operator, *, conn: str = "c1") -> int:
-    return services.presence_disconnect(operator=operator, conn_id=conn, grace=GRACE)
+    return services.presence_disconnect(operator=operator, conn_id=conn)
 
 
 def status_of(operator: Operator) -> str:
@@ -75,7 +77,7 @@ def test_a_connection_that_died_silently_counts_for_the_longer_of_ttl_and_grace(
 ):
     settings.PRESENCE_CONNECTION_TTL_SECONDS = ttl
     operator = make_operator(account=make_account(stale_after_seconds=grace), status=Status.ONLINE)
-    services.presence_heartbeat(operator=operator, conn_id="c1", device="t:1", grace=grace)
+    services.presence_heartbeat(operator=operator, conn_id="c1", device="t:1")
     clock.shift(offline_after - 0.001)
     assert services.presence_sweep() == 0
     clock.shift(0.001)
@@ -180,7 +182,7 @@ def test_two_sweepers_given_the_same_operators_flip_each_once(clock, published):
     operators = [make_operator(account=account, status=Status.ONLINE) for _ in range(5)]
     claimed = [OperatorRef(account.id, operator.id) for operator in operators]
     published.clear()
-    results = run_together(lambda: services._sweep_claimed(claimed, now=timezone.now()))
+    results = run_together(lambda: connections._sweep_claimed(claimed, now=timezone.now()))
     assert sum(results) == 5
     assert StatusEvent.objects.filter(account=account, source=Source.STALE_SWEEP).count() == 5
     assert len(of_type(published, "operator.status")) == 5
@@ -224,7 +226,7 @@ def test_a_sweep_that_fails_in_the_database_is_retried_by_the_next(online_operat
     def broken(*args, **kwargs):
         raise RuntimeError("database went away")
 
-    monkeypatch.setattr(services, "_switch_offline", broken)
+    monkeypatch.setattr(connections, "_switch_offline", broken)
     with pytest.raises(RuntimeError):
         services.presence_sweep()
     monkeypatch.undo()
@@ -239,7 +241,7 @@ def test_operators_claimed_by_a_sweep_that_died_are_swept_by_a_later_one(online_
     def killed(*args, **kwargs):
         raise SystemExit("worker killed between the claim and the database update")
 
-    monkeypatch.setattr(services, "_sweep_claimed", killed)
+    monkeypatch.setattr(connections, "_sweep_claimed", killed)
     with pytest.raises(SystemExit):
         services.presence_sweep()
     monkeypatch.undo()
@@ -375,7 +377,7 @@ def test_an_ungrouped_operator_flips_the_account_box_and_every_group(clock):
 def test_a_deleted_account_stops_being_due(clock):
     account = make_account()
     store = get_store()
-    store.snapshot_store(account_id=account.id, widget_key=account.widget_key, body='{"x":1}', due_at=0.0, now=1.0)
+    store.snapshot_store(account_id=account.id, body='{"x":1}', due_at=0.0, now=1.0)
     account_id = account.id
     account.delete()
     assert services.chat_box_refresh_due() == 1

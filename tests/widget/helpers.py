@@ -1,14 +1,14 @@
 """Small helpers shared by the widget tests."""
 
+from accounts.models import Account, Operator, Status
 from hours.services import opening_hours_set
-from presence.models import Account, Operator, Status
 from presence.services import presence_heartbeat
 from tests.factories import make_account, make_operator
 
 
 def make_present(operator: Operator, *, conn_id: str = "c1") -> None:
     """One live connection for ``operator``: present until its TTL or grace runs out."""
-    presence_heartbeat(operator=operator, conn_id=conn_id, device=f"s:{conn_id}", grace=120)
+    presence_heartbeat(operator=operator, conn_id=conn_id, device=f"s:{conn_id}")
 
 
 def status_url(account, group: str | None = None) -> str:

@@ -7,8 +7,8 @@ import time_machine
 from channels.db import database_sync_to_async
 from channels.testing import HttpCommunicator
 
+from accounts.models import Status
 from chatstatus.asgi import router
-from presence.models import Status
 from presence.services import operator_set_status
 from tests.factories import make_account, make_group, make_operator
 from tests.widget.helpers import make_open_monday_nine_to_five_with_someone_online, make_present, status_url

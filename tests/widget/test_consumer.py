@@ -5,15 +5,15 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 
+from accounts.models import Status
 from chatstatus.asgi import router
 from groups.models import Group
 from groups.services import group_delete
 from presence import events
-from presence.models import Status
+from presence import services as presence_services
 from presence.services import operator_set_status
 from tests.factories import make_account, make_group, make_operator
 from tests.widget.helpers import make_present
-from widget import selectors
 from widget.consumers import CONNECT_LIMITS
 from widget.hub import widget_hub
 
@@ -99,14 +99,14 @@ async def test_a_change_published_while_the_socket_reads_its_first_snapshot_is_n
     account = await db(make_account)()
     operator = await db(make_operator)(account=account)
     await db(make_present)(operator)
-    read_snapshot = selectors.awidget_snapshot
+    read_snapshot = presence_services.achat_box_read
 
     async def snapshot_then_a_change(**kwargs):
         stale = await read_snapshot(**kwargs)
         await db(operator_set_status)(operator=operator, status=Status.ONLINE, source="api")
         return stale
 
-    monkeypatch.setattr(selectors, "awidget_snapshot", snapshot_then_a_change)
+    monkeypatch.setattr(presence_services, "achat_box_read", snapshot_then_a_change)
     communicator = socket(account)
     await communicator.connect()
     first = await communicator.receive_json_from(timeout=2)
@@ -152,7 +152,7 @@ async def test_a_socket_that_fails_to_connect_leaves_no_subscription_behind(monk
     async def store_down(**kwargs):
         raise ConnectionError("store went away")
 
-    monkeypatch.setattr(selectors, "awidget_snapshot", store_down)
+    monkeypatch.setattr(presence_services, "achat_box_read", store_down)
     communicator = socket(account)
     with pytest.raises(ConnectionError):
         await communicator.connect()

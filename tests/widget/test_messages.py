@@ -8,7 +8,7 @@ import pytest
 import time_machine
 from django.core import mail
 
-from presence.models import Operator
+from accounts.models import Operator
 from tests.factories import make_account, make_group, make_operator, owner_of
 from tests.widget.helpers import messages_url
 from widget.models import OfflineMessage

@@ -6,11 +6,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from asgiref.sync import sync_to_async
 
-from presence.models import Account
+from accounts.models import Account
+from presence.services import achat_box_read
 from presence.store import dumps, get_store
 from tests.factories import make_account, make_group, make_operator, owner_of
 from widget.models import OfflineMessage
-from widget.selectors import awidget_account, awidget_snapshot, offline_message_list, widget_account_forget
+from widget.selectors import awidget_account, offline_message_list, widget_account_forget
 
 NOON = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
@@ -99,18 +100,16 @@ async def test_a_known_widget_key_is_answered_from_the_memo_without_a_query():
 async def test_the_socket_reads_the_stored_snapshot_and_recomputes_a_missing_or_due_one():
     account = await sync_to_async(make_account)()
     store = get_store()
-    store.snapshot_drop(account_id=account.id)
+    store.account_drop(account_id=account.id)
 
-    computed = await awidget_snapshot(account_id=account.id)  # missing: computed and stored
+    computed = await achat_box_read(account_id=account.id)  # missing: computed and stored
     assert computed["status"] == "offline"
-    assert await awidget_snapshot(account_id=account.id) == computed
+    assert await achat_box_read(account_id=account.id) == computed
 
     past = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
     stale = {"status": "online", "reason": "operators_online", "next_change_at": past, "groups": {}}
-    version = store.snapshot_store(
-        account_id=account.id, widget_key=account.widget_key, body=dumps(stale), due_at=None, now=time.time()
-    )
-    recomputed = await awidget_snapshot(account_id=account.id)  # past its flip: recomputed
+    version = store.snapshot_store(account_id=account.id, body=dumps(stale), due_at=None, now=time.time())
+    recomputed = await achat_box_read(account_id=account.id)  # past its flip: recomputed
 
     assert recomputed["status"] == "offline"
     assert recomputed["version"] > version

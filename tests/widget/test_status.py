@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 import pytest
 import time_machine
 
-from presence.models import Status
+from accounts.models import Status
 from presence.services import operator_set_status
 from tests.factories import make_account, make_group, make_operator
 from tests.widget.helpers import make_open_monday_nine_to_five_with_someone_online, make_present, status_url

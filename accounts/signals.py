@@ -1,0 +1,30 @@
+"""What the services of the lower apps tell the apps above them.
+
+``accounts``, ``groups`` and ``hours`` sit below ``presence`` and may not import
+it, yet a change they make can move a chat box or must end an operator's
+sessions. Their services send one of these signals, always, from the service
+that made the change; ``presence.receivers`` answers each with one call to a
+presence service (connected in ``PresenceConfig.ready``; a system check fails
+start-up if nothing listens). Receivers run inside the sender's transaction
+and schedule their publishing with ``transaction.on_commit``.
+"""
+
+from django.dispatch import Signal
+
+# A fact the chat box rules read changed: an account's settings, an operator's
+# activity, a group, a membership, opening hours. Arguments: ``account_id``.
+chat_box_inputs_changed = Signal()
+
+# An operator lost access (deactivated, deleted, moved to another account):
+# every device of theirs is logged out at once. Arguments: ``operator``,
+# ``switch_offline`` (False when the operator row is about to be deleted).
+operator_access_ended = Signal()
+
+# An account was deleted. Arguments: ``account_id``.
+account_deleted = Signal()
+
+ALL = {
+    "chat_box_inputs_changed": chat_box_inputs_changed,
+    "operator_access_ended": operator_access_ended,
+    "account_deleted": account_deleted,
+}

@@ -1,0 +1,33 @@
+from django.urls import include, path
+
+from dashboard.views import groups as group_views
+from dashboard.views import hours as hours_views
+from dashboard.views import pages as views
+
+dashboard_patterns = [
+    path("", views.overview, name="overview"),
+    path("team.json", views.team_json, name="team"),
+    path("status/", views.status_set, name="status"),
+    path("operators/", views.operator_list, name="operators"),
+    path("operators/new/", views.operator_create, name="operator_create"),
+    path("operators/<int:operator_id>/", views.operator_edit, name="operator_edit"),
+    path("operators/<int:operator_id>/offline/", views.operator_force_offline, name="operator_force_offline"),
+    path("groups/", group_views.group_list, name="groups"),
+    path("groups/new/", group_views.group_create, name="group_create"),
+    path("groups/<int:group_id>/", group_views.group_edit, name="group_edit"),
+    path("groups/<int:group_id>/delete/", group_views.group_delete, name="group_delete"),
+    path("hours/", hours_views.hours_edit, name="hours"),
+    path("hours/<slug:group_key>/", hours_views.hours_edit, name="group_hours"),
+    path("history/", views.history, name="history"),
+    path("embed/", views.widget_settings, name="widget"),
+    path("inbox/", views.inbox, name="inbox"),
+    path("profile/", views.profile, name="profile"),
+]
+
+# Log-in and log-out keep global names (settings.LOGIN_URL is "login"); the pages
+# live in the "dashboard" namespace. A module-level app_name would namespace all.
+urlpatterns = [
+    path("login/", views.DashboardLoginView.as_view(), name="login"),
+    path("logout/", views.logout_view, name="logout"),
+    path("", include((dashboard_patterns, "dashboard"))),
+]

@@ -1,0 +1,204 @@
+"""The chat box engine: recompute, store and publish each account's snapshot.
+
+The rules themselves are ``presence.rules.chat_box_compute``; this module
+decides *when* they run (after every change of their inputs, at schedule
+boundaries, when a reader finds the snapshot missing or past due) and makes
+sure a result is stored once, versioned, recorded when a box flips and
+published once, after commit.
+"""
+
+import json
+import logging
+from collections.abc import Collection
+from datetime import datetime
+
+from channels.db import database_sync_to_async
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import Account, Status
+from presence import events
+from presence.models import ChatBoxEvent
+from presence.selectors import chat_box_snapshot, chat_box_snapshots, chat_box_states
+from presence.snapshots import ChatBoxBody, ChatBoxSnapshot, chat_box_body, chat_box_due_at, snapshot_is_due
+from presence.store import SnapshotWrite, StoreUnavailable, dumps, get_store
+
+logger = logging.getLogger(__name__)
+
+# Accounts recomputed together: one query per table and one store round trip each.
+REFRESH_BATCH = 500
+
+
+def chat_box_read(*, account_id: int) -> ChatBoxSnapshot:
+    """The account's chat box as every reader shows it (widget, sockets, API,
+    dashboard): the stored snapshot, recomputed first when it is missing or
+    past a schedule flip. Reads are level-triggered: right even when a
+    boundary run or a push was missed."""
+    snapshot = chat_box_snapshot(account_id=account_id)
+    if snapshot is not None and not snapshot_is_due(snapshot, now=timezone.now()):
+        return snapshot
+    chat_box_refresh(account_id=account_id)
+    snapshot = chat_box_snapshot(account_id=account_id)
+    if snapshot is None:
+        # Store unreachable: compute without materialising rather than fail.
+        state = chat_box_states(account_ids=[account_id], now=timezone.now())[account_id]
+        snapshot = {**chat_box_body(state), "version": 0}
+    return snapshot
+
+
+async def achat_box_read(*, account_id: int) -> ChatBoxSnapshot:
+    """``chat_box_read`` from an event loop: a current snapshot costs one store
+    read and no hop to the process's one sync thread."""
+    try:
+        raw = await get_store().asnapshot_json(account_id=account_id)
+    except StoreUnavailable:
+        raw = None
+    if raw:
+        snapshot: ChatBoxSnapshot = json.loads(raw)
+        if not snapshot_is_due(snapshot, now=timezone.now()):
+            return snapshot
+    return await database_sync_to_async(chat_box_read)(account_id=account_id)
+
+
+def chat_box_refresh(*, account_id: int, now: datetime | None = None, republish: bool = False) -> int | None:
+    """Recompute an account's snapshot; store and publish it only if it changed
+    (``republish``: publish the stored one even so, for subscribers who may
+    have missed pushes).
+
+    Returns the new version, or None when nothing changed. A per-account lock
+    serialises recomputes so an older computation never overwrites a newer one.
+    """
+    store = get_store()
+    try:
+        with store.lock(f"refresh:{account_id}", timeout=10) as acquired:
+            if not acquired:
+                logger.warning("refresh lock for account %s not acquired; recomputing anyway", account_id)
+            versions = _chat_box_refresh_locked([account_id], now=now or timezone.now(), republish=republish)
+            return versions.get(account_id)
+    except StoreUnavailable:
+        logger.warning("presence store unavailable; chat box of account %s not refreshed", account_id)
+        return None
+
+
+def chat_box_refresh_many(*, account_ids: Collection[int], now: datetime | None = None, republish: bool = False) -> int:
+    """``chat_box_refresh`` for many accounts (a sweep's, a schedule boundary's),
+    in batches: one query per table, one store round trip per step and one
+    publish per batch. An account whose lock is held elsewhere, or a batch that
+    fails, is refreshed on its own, so one bad account holds back no other.
+
+    Returns how many snapshots changed."""
+    now = now or timezone.now()
+    ids = sorted(set(account_ids))
+    store = get_store()
+    changed = 0
+    for start in range(0, len(ids), REFRESH_BATCH):
+        chunk = ids[start : start + REFRESH_BATCH]
+        done: set[int] = set()
+        try:
+            with store.locks([f"refresh:{account_id}" for account_id in chunk], timeout=30) as held:
+                mine = [account_id for account_id in chunk if f"refresh:{account_id}" in held]
+                versions = _chat_box_refresh_locked(mine, now=now, republish=republish)
+                done = set(mine)
+                changed += sum(1 for version in versions.values() if version)
+        except StoreUnavailable:
+            logger.warning("presence store unavailable; %s chat boxes not refreshed", len(chunk))
+            continue
+        except Exception:
+            logger.exception("batch refresh of %s chat boxes failed; refreshing them one by one", len(chunk))
+        for account_id in chunk:
+            if account_id not in done:
+                try:
+                    changed += chat_box_refresh(account_id=account_id, now=now, republish=republish) is not None
+                except Exception:
+                    # It stays due (or stale) and is retried by the next run.
+                    logger.exception("chat box refresh of account %s failed", account_id)
+    return changed
+
+
+def _chat_box_refresh_locked(account_ids: list[int], *, now: datetime, republish: bool) -> dict[int, int | None]:
+    """Recompute, store and publish the snapshots of accounts whose refresh
+    locks the caller holds. Returns account id → new version (None: unchanged)."""
+    if not account_ids:
+        return {}
+    store = get_store()
+    existing = set(Account.objects.filter(id__in=account_ids).values_list("id", flat=True))
+    for account_id in account_ids:
+        if account_id not in existing:
+            # A deleted account: forget its snapshot so boundary runs stop finding it due.
+            store.account_drop(account_id=account_id)
+    live = [account_id for account_id in account_ids if account_id in existing]
+    if not live:
+        return {}
+    states = chat_box_states(account_ids=live, now=now)
+    bodies = {account_id: chat_box_body(states[account_id]) for account_id in live}
+    previous = chat_box_snapshots(account_ids=live)
+    writes = []
+    for account_id in live:
+        due_at = chat_box_due_at(states[account_id])
+        writes.append(
+            SnapshotWrite(
+                account_id=account_id,
+                body=dumps(bodies[account_id]),
+                due_at=due_at.timestamp() if due_at else None,
+            )
+        )
+    versions = dict(zip(live, store.snapshot_store_many(writes=writes, now=now.timestamp()), strict=True))
+    snapshots: dict[int, ChatBoxSnapshot] = {}
+    flips = []
+    for account_id, version in versions.items():
+        if version is not None:
+            snapshots[account_id] = {**bodies[account_id], "version": version}
+            flips += _chat_box_flips(
+                account_id=account_id, previous=previous[account_id], body=bodies[account_id], version=version, now=now
+            )
+        elif republish and previous[account_id] is not None:
+            # Unchanged (and, under the lock, still what was read): push it again.
+            snapshots[account_id] = previous[account_id]
+    if snapshots:
+        # Published after commit: a subscriber who reacts must find the facts stored.
+        transaction.on_commit(lambda: _publish_snapshots(snapshots), robust=True)
+    if flips:
+        ChatBoxEvent.objects.bulk_create(flips)
+    return versions
+
+
+def _chat_box_flips(
+    *, account_id: int, previous: ChatBoxSnapshot | None, body: ChatBoxBody, version: int, now: datetime
+) -> list[ChatBoxEvent]:
+    boxes = {"": body, **body["groups"]}
+    old_boxes = {} if previous is None else {"": previous, **previous["groups"]}
+    return [
+        ChatBoxEvent(
+            account_id=account_id,
+            group_key=key,
+            old=old_boxes[key]["status"] if key in old_boxes else Status.OFFLINE,
+            new=box["status"],
+            reason=box["reason"],
+            version=version,
+            at=now,
+        )
+        for key, box in boxes.items()
+        if (old_boxes[key]["status"] if key in old_boxes else Status.OFFLINE) != box["status"]
+    ]
+
+
+def _publish_snapshots(snapshots: dict[int, ChatBoxSnapshot]) -> None:
+    messages: list[tuple[str, dict]] = []
+    for account_id, snapshot in snapshots.items():
+        messages.append((events.widget_group(account_id), {"type": "widget.snapshot", "snapshot": snapshot}))
+        messages.append((events.account_group(account_id), {"type": "operator.chat_box", "snapshot": snapshot}))
+    events.publish_many(messages)
+
+
+def chat_box_refresh_on_commit(*, account_id: int) -> None:
+    # Robust: the write is committed whatever happens here; a failing recompute
+    # is logged and must not fail the writer nor the other accounts' work.
+    transaction.on_commit(lambda: chat_box_refresh(account_id=account_id), robust=True)
+
+
+def chat_box_refresh_due(*, now: datetime | None = None) -> int:
+    """Recompute every account whose schedule flips a box by now (beat task)."""
+    now = now or timezone.now()
+    due = get_store().due_accounts(now=now.timestamp(), limit=10_000)
+    chat_box_refresh_many(account_ids=due, now=now)
+    return len(due)
