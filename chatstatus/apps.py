@@ -3,3 +3,8 @@ from django.contrib.admin.apps import AdminConfig
 
 class ChatstatusAdminConfig(AdminConfig):
     default_site = "dashboard.sites.ChatstatusAdminSite"
+
+    def ready(self) -> None:
+        super().ready()
+        # The project's own start-up checks (the admin config is the project's one app config).
+        from chatstatus import bodylimit  # noqa: F401

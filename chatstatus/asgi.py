@@ -12,10 +12,14 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.urls import path  # noqa: E402
 
+from chatstatus import bodylimit  # noqa: E402
 from chatstatus.ticker import with_ticker  # noqa: E402
 from presence.consumers import OperatorConsumer  # noqa: E402
 from widget.asgi import with_widget_status  # noqa: E402
 from widget.consumers import WidgetConsumer  # noqa: E402
+
+# Daphne refuses an oversized request body as it arrives (see chatstatus/bodylimit.py).
+bodylimit.install(limit=settings.REQUEST_BODY_MAX_BYTES)
 
 # Widget sockets are public and many: they skip the session/auth lookup that
 # operator sockets need, so connecting a visitor costs no database query.

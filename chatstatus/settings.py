@@ -255,6 +255,10 @@ SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+# The largest request body a web process accepts at all, refused with 413 as it
+# arrives (chatstatus/bodylimit.py): the biggest legitimate one is an avatar
+# upload (2 MiB, dashboard.forms) with its form fields.
+REQUEST_BODY_MAX_BYTES = 4 * 1024 * 1024
 
 LOGGING = {
     "version": 1,
