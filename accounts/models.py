@@ -137,7 +137,10 @@ class Operator(AbstractBaseUser, PermissionsMixin):
             # The owner rules are checked in accounts.services with clear errors;
             # this makes a second owner impossible whatever writes the row.
             models.UniqueConstraint(
-                fields=["account"], condition=models.Q(role="owner"), name="operator_one_owner_per_account"
+                fields=["account"],
+                condition=models.Q(role="owner"),
+                name="operator_one_owner_per_account",
+                violation_error_message=_("An account has exactly one owner."),
             )
         ]
 

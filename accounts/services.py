@@ -77,7 +77,9 @@ def operator_change_problems(
         problems["role"] = [_("The owner role cannot be given or taken away.")]
     if changes.get("is_active") is False and (is_owner or (actor is not None and operator.id == actor.id)):
         problems["is_active"] = [_("The owner and you yourself stay active.")]
-    if "email" in changes and is_owner and actor is not None and actor.id != operator.id:
+    new_email = changes.get("email")
+    changed_email = isinstance(new_email, str) and new_email.strip().lower() != operator.email
+    if changed_email and is_owner and actor is not None and actor.id != operator.id:
         problems["email"] = [_("Only the owner changes the owner's e-mail.")]
     account = changes.get("account")
     if "account" in changes and is_owner and getattr(account, "id", account) != operator.account_id:

@@ -130,7 +130,8 @@ class AccountAdmin(ServiceAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
-            account_services.account_update(account=obj, **_changed(form, account_services.ACCOUNT_FIELDS))
+            stored = Account.objects.get(pk=obj.pk)
+            account_services.account_update(account=stored, **_changed(form, account_services.ACCOUNT_FIELDS))
             return
         account, _owner = account_services.account_create(
             name=form.cleaned_data["name"],
@@ -142,8 +143,11 @@ class AccountAdmin(ServiceAdmin):
         obj._state.adding, obj._state.db = False, account._state.db
 
     def save_related(self, request, form, formsets, change):
-        # Both inlines are read-only: nothing of theirs to save.
         form.save_m2m()
+        for formset in formsets:
+            # Both inlines are read-only: nothing of theirs is written, but the
+            # admin's change message reads what the formset would have saved.
+            formset.save(commit=False)
 
     def delete_model(self, request, obj):
         account_services.account_delete(account=obj)
@@ -214,9 +218,12 @@ class OperatorAdmin(ServiceAdmin, UserAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
+            # The form already wrote its values onto ``obj``: the rules compare with the stored operator.
+            stored = Operator.objects.get(pk=obj.pk)
             account_services.operator_update(
-                operator=obj, actor=None, **_changed(form, account_services.OPERATOR_STAFF_FIELDS)
+                operator=stored, actor=None, **_changed(form, account_services.OPERATOR_STAFF_FIELDS)
             )
+            obj.status = stored.status
             return
         operator = account_services.operator_create(
             account=form.cleaned_data["account"],
@@ -234,6 +241,7 @@ class OperatorAdmin(ServiceAdmin, UserAdmin):
         form.save_m2m()
         operator = form.instance
         for formset in formsets:
+            formset.save(commit=False)  # nothing written: the admin's change message reads it
             if formset.model is Membership:
                 group_services.operator_set_groups(operator=operator, group_ids=_formset_ids(formset, "group"))
 
@@ -246,6 +254,10 @@ class OperatorAdmin(ServiceAdmin, UserAdmin):
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
+    """Audit rows: never added, changed or deleted on their own pages. They go
+    with the account or operator they belong to, whose delete page asks this
+    admin whether each of them may go."""
+
     def has_add_permission(self, request):
         return False
 
@@ -253,7 +265,9 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request, obj=None):
-        return False
+        match = getattr(request, "resolver_match", None)
+        own_pages = f"{self.opts.app_label}_{self.opts.model_name}_"
+        return obj is not None and match is not None and not (match.url_name or "").startswith(own_pages)
 
 
 @admin.register(ApiToken)
@@ -336,7 +350,7 @@ class GroupAdmin(ServiceAdmin):
     def save_model(self, request, obj, form, change):
         data = form.cleaned_data
         if change:
-            group_services.group_update(group=obj, key=data["key"], name=data["name"])
+            group_services.group_update(group=Group.objects.get(pk=obj.pk), key=data["key"], name=data["name"])
             return
         group = group_services.group_create(account=data["account"], key=data["key"], name=data["name"])
         obj.pk = group.pk
@@ -345,6 +359,7 @@ class GroupAdmin(ServiceAdmin):
     def save_related(self, request, form, formsets, change):
         group = form.instance
         for formset in formsets:
+            formset.save(commit=False)  # nothing written: the admin's change message reads it
             if formset.model is Membership:
                 group_services.group_set_members(group=group, member_ids=_formset_ids(formset, "operator"))
 
@@ -399,3 +414,7 @@ class OfflineMessageAdmin(admin.ModelAdmin):
     search_fields = ("name", "email", "message")
     date_hierarchy = "created_at"
     readonly_fields = ("account", "group", "name", "email", "message", "page_url", "created_at")
+
+    def has_add_permission(self, request):
+        # Visitors leave them through the widget; an admin only marks them handled.
+        return False

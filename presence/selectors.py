@@ -51,11 +51,13 @@ def chat_box_states(*, account_ids: Collection[int], now: datetime) -> dict[int,
     group_keys: dict[int, list[str]] = defaultdict(list)
     for account_id, key in Group.objects.filter(account_id__in=account_ids).values_list("account_id", "key"):
         group_keys[account_id].append(key)
-    memberships: dict[int, set[str]] = defaultdict(set)
-    for operator_id, key in Membership.objects.filter(group__account_id__in=account_ids).values_list(
-        "operator_id", "group__key"
+    # Keyed by account too: a membership counts only in the group's own account
+    # (an operator moved to another account by site staff may keep old rows).
+    memberships: dict[tuple[int, int], set[str]] = defaultdict(set)
+    for account_id, operator_id, key in Membership.objects.filter(group__account_id__in=account_ids).values_list(
+        "group__account_id", "operator_id", "group__key"
     ):
-        memberships[operator_id].add(key)
+        memberships[account_id, operator_id].add(key)
     facts: dict[int, list[tuple[int, str]]] = defaultdict(list)
     for account_id, op_id, status in Operator.objects.filter(account_id__in=account_ids, is_active=True).values_list(
         "account_id", "id", "status"
@@ -74,7 +76,7 @@ def chat_box_states(*, account_ids: Collection[int], now: datetime) -> dict[int,
                     id=op_id,
                     status=status,
                     present=until.get(op_id, 0) > moment,
-                    group_keys=frozenset(memberships.get(op_id, ())),
+                    group_keys=frozenset(memberships.get((account_id, op_id), ())),
                 )
                 for op_id, status in facts[account_id]
             ],

@@ -72,16 +72,18 @@ def _is_secure(scope: dict) -> bool:
     return scope.get("scheme") in ("https", "wss")
 
 
-def _headers(*, secure: bool, with_type: bool) -> list[tuple[bytes, bytes]]:
-    """What SecurityMiddleware and django-cors-headers add to this response in
-    Django, from the settings as they are now."""
+def _headers(*, secure: bool, with_type: bool, cross_origin: bool) -> list[tuple[bytes, bytes]]:
+    """What SecurityMiddleware, ContentSecurityPolicyMiddleware and
+    django-cors-headers add to this response in Django, from the settings as
+    they are now."""
     headers = [(b"content-type", b"application/json")] if with_type else []
-    headers += [
-        (b"cache-control", STATUS_CACHE_CONTROL.encode()),
-        (b"access-control-allow-origin", b"*"),
-        (b"access-control-expose-headers", ", ".join(settings.CORS_EXPOSE_HEADERS).encode()),
-        (b"vary", b"origin"),
-    ]
+    headers.append((b"cache-control", STATUS_CACHE_CONTROL.encode()))
+    if cross_origin:  # django-cors-headers answers an Origin only
+        headers += [
+            (b"access-control-allow-origin", b"*"),
+            (b"access-control-expose-headers", ", ".join(settings.CORS_EXPOSE_HEADERS).encode()),
+        ]
+    headers.append((b"vary", b"origin"))
     if secure and settings.SECURE_HSTS_SECONDS:
         hsts = f"max-age={settings.SECURE_HSTS_SECONDS}"
         if settings.SECURE_HSTS_INCLUDE_SUBDOMAINS:
@@ -93,7 +95,9 @@ def _headers(*, secure: bool, with_type: bool) -> list[tuple[bytes, bytes]]:
         headers.append((b"x-content-type-options", b"nosniff"))
     if settings.SECURE_REFERRER_POLICY:
         policy = settings.SECURE_REFERRER_POLICY
-        policy = policy if isinstance(policy, str) else ",".join(policy)
+        # As SecurityMiddleware writes it: the values comma-joined, without spaces.
+        values = policy.split(",") if isinstance(policy, str) else policy
+        policy = ",".join(value.strip() for value in values)
         headers.append((b"referrer-policy", policy.encode()))
     if settings.SECURE_CROSS_ORIGIN_OPENER_POLICY:
         headers.append((b"cross-origin-opener-policy", settings.SECURE_CROSS_ORIGIN_OPENER_POLICY.encode()))
@@ -131,7 +135,9 @@ def _host_allowed(scope: dict) -> bool:
 
 
 async def _respond(send: Callable, scope: dict, status: int, body: bytes, extra: list[tuple[bytes, bytes]]) -> None:
-    common = _headers(secure=_is_secure(scope), with_type=status != 304)  # a 304 has no content type
+    cross_origin = _header(scope, b"origin") is not None
+    # A 304 has no content type.
+    common = _headers(secure=_is_secure(scope), with_type=status != 304, cross_origin=cross_origin)
     headers = [*common, *extra, (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

@@ -83,7 +83,7 @@ class WidgetConsumer(DirectDispatchMixin, AsyncWebsocketConsumer):
         except BaseException:
             await self._leave()  # the hub must not keep the account's subscription for a socket that failed
             raise
-        if widget_status_body(account=account, snapshot=snapshot, group_key=self.group_key) is None:
+        if snapshot is None or widget_status_body(account=account, snapshot=snapshot, group_key=self.group_key) is None:
             await self._leave()
             await self._refuse(CLOSE_NOT_FOUND)
             return

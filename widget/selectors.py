@@ -123,6 +123,9 @@ def widget_status(*, widget_key: str, group_key: str | None) -> WidgetStatus | N
     if account is None:
         return None
     snapshot = chat_box_read(account_id=account.account_id)
+    if snapshot is None:  # deleted since this process memoised its key
+        widget_account_forget(widget_key=widget_key)
+        return None
     body = widget_status_body(account=account, snapshot=snapshot, group_key=group_key)
     if body is None:
         return None

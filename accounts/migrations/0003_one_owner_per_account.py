@@ -10,7 +10,10 @@ class Migration(migrations.Migration):
         migrations.AddConstraint(
             model_name="operator",
             constraint=models.UniqueConstraint(
-                condition=models.Q(("role", "owner")), fields=("account",), name="operator_one_owner_per_account"
+                condition=models.Q(("role", "owner")),
+                fields=("account",),
+                name="operator_one_owner_per_account",
+                violation_error_message="An account has exactly one owner.",
             ),
         ),
     ]

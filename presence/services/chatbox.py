@@ -29,24 +29,27 @@ logger = logging.getLogger(__name__)
 REFRESH_BATCH = 500
 
 
-def chat_box_read(*, account_id: int) -> ChatBoxSnapshot:
+def chat_box_read(*, account_id: int) -> ChatBoxSnapshot | None:
     """The account's chat box as every reader shows it (widget, sockets, API,
     dashboard): the stored snapshot, recomputed first when it is missing or
     past a schedule flip. Reads are level-triggered: right even when a
-    boundary run or a push was missed."""
+    boundary run or a push was missed. None: the account does not exist (any
+    more: a process may still know its widget key for a while)."""
     snapshot = chat_box_snapshot(account_id=account_id)
     if snapshot is not None and not snapshot_is_due(snapshot, now=timezone.now()):
         return snapshot
     chat_box_refresh(account_id=account_id)
     snapshot = chat_box_snapshot(account_id=account_id)
     if snapshot is None:
+        if not Account.objects.filter(id=account_id).exists():
+            return None
         # Store unreachable: compute without materialising rather than fail.
         state = chat_box_states(account_ids=[account_id], now=timezone.now())[account_id]
         snapshot = {**chat_box_body(state), "version": 0}
     return snapshot
 
 
-async def achat_box_read(*, account_id: int) -> ChatBoxSnapshot:
+async def achat_box_read(*, account_id: int) -> ChatBoxSnapshot | None:
     """``chat_box_read`` from an event loop: a current snapshot costs one store
     read and no hop to the process's one sync thread."""
     try:

@@ -8,7 +8,7 @@ from channels.db import database_sync_to_async
 from channels.testing import HttpCommunicator
 
 from accounts.models import Status
-from chatstatus.asgi import router
+from chatstatus.asgi import django_asgi_app
 from presence.services import operator_set_status
 from tests.factories import make_account, make_group, make_operator
 from tests.widget.helpers import make_open_monday_nine_to_five_with_someone_online, make_present, status_url
@@ -16,7 +16,9 @@ from widget.asgi import with_widget_status
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-fast = with_widget_status(router)
+# Django alone (its view serves the same path) and Django behind the fast path.
+router = django_asgi_app
+fast = with_widget_status(django_asgi_app)
 db = database_sync_to_async
 ORIGIN = (b"origin", b"https://shop.example")
 HOST = (b"host", b"127.0.0.1:8000")
