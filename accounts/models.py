@@ -1,5 +1,6 @@
 import hashlib
 import secrets
+from collections.abc import Iterator
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.core.exceptions import ValidationError
@@ -121,6 +122,10 @@ class Operator(AbstractBaseUser, PermissionsMixin):
     is_active = models.BooleanField(_("active"), default=True)
     is_staff = models.BooleanField(_("staff"), default=False)
     date_joined = models.DateTimeField(default=dj_timezone.now)
+    # Raised by the services whenever every earlier login must end (password
+    # changed, deactivated): it is mixed into the session hash, so Django
+    # refuses every session made before (see ``get_session_auth_hash``).
+    credentials_version = models.PositiveIntegerField(_("credentials version"), default=0, editable=False)
 
     objects = OperatorManager()
 
@@ -156,6 +161,24 @@ class Operator(AbstractBaseUser, PermissionsMixin):
         parts = [part for part in self.display_name.split() if part]
         letters = "".join(part[0] for part in parts[:2]) or self.email[:1]
         return letters.upper()
+
+    # django.contrib.auth.get_user compares a session's stored hash with these
+    # on every request (and the sockets' auth middleware on connect): a session
+    # made under an older credentials version no longer matches and is flushed.
+    def get_session_auth_hash(self) -> str:
+        return self._with_credentials_version(super().get_session_auth_hash())
+
+    def get_session_auth_fallback_hash(self) -> Iterator[str]:
+        for fallback in super().get_session_auth_fallback_hash():
+            yield self._with_credentials_version(fallback)
+
+    def _with_credentials_version(self, password_hash: str) -> str:
+        # Version 0 (never bumped) keeps Django's own hash: the sessions made
+        # before the counter existed survive the upgrade. The HMAC under the
+        # secret key is the input, so the result is as unforgeable as it.
+        if not self.credentials_version:
+            return password_hash
+        return hashlib.sha256(f"{password_hash}:{self.credentials_version}".encode()).hexdigest()
 
     @property
     def avatar_hue(self) -> int:

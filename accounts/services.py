@@ -4,14 +4,22 @@ Every path (dashboard, API, Django admin, CLI) goes through these services:
 the owner rules are checked here, and a change the chat box depends on, or an
 operator losing access, is announced through ``accounts.signals`` so the
 presence layer refreshes the chat box and ends sessions after commit.
+
+Logins end for good: a new password or a deactivation raises the operator's
+``credentials_version`` (Django then refuses every older session) and deletes
+their API tokens, so reactivating an operator brings none of them back.
 """
+
+from collections.abc import Iterable
 
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
+from django.db.models import F
 from django.utils.translation import gettext as _
 
-from accounts.models import Account, Operator
+from accounts.auth import token_device_tag
+from accounts.models import Account, ApiToken, Operator
 from accounts.signals import account_deleted, chat_box_inputs_changed, operator_access_ended
 
 ACCOUNT_FIELDS = frozenset({"name", "timezone", "stale_after_seconds", "allowed_origins", "language"})
@@ -120,7 +128,8 @@ def operator_update(*, operator: Operator, actor: Operator | None = None, **fiel
     """Change an operator. ``actor`` is who asks (None: site staff in the Django
     admin, who may also change ``account``, ``is_staff`` and ``is_superuser``).
     Deactivating (or moving to another account) logs the operator out of every
-    device at once."""
+    device at once; deactivating also ends their sessions and deletes their API
+    tokens for good (a reactivated operator logs in again)."""
     allowed = OPERATOR_STAFF_FIELDS if actor is None else OPERATOR_FIELDS
     unknown = set(fields) - allowed
     if unknown:
@@ -135,7 +144,12 @@ def operator_update(*, operator: Operator, actor: Operator | None = None, **fiel
         operator.email = Operator.objects.normalize_email(operator.email).lower()
     operator.full_clean(exclude=["password"], validate_constraints=False)
     with transaction.atomic():
-        _save_unique(operator, field="email")
+        # Only the fields asked for: a full save of an operator read before a
+        # concurrent password change would write back the old password and
+        # credentials version, and so bring the ended sessions back.
+        _save_unique(operator, field="email", update_fields=list(fields))
+        if previous.get("is_active") and not operator.is_active:
+            _credentials_revoke(operator=operator, keep_device=None)
         moved = previous.get("account_id") != operator.account_id
         if moved and previous.get("account_id") is not None:
             # Their presence is kept per account: end it where it was.
@@ -150,21 +164,55 @@ def operator_update(*, operator: Operator, actor: Operator | None = None, **fiel
     return operator
 
 
-def operator_set_password(*, operator: Operator, password: str) -> Operator:
-    """A new password (checked by the password validators)."""
-    try:
-        validate_password(password, operator)
-    except ValidationError as exc:
-        raise ValidationError({"password": exc.messages}) from None
-    operator.set_password(password)
-    operator.save(update_fields=["password"])
+def operator_set_password(*, operator: Operator, password: str | None, keep_device: str | None = None) -> Operator:
+    """A new password (checked by the password validators; None: password
+    login disabled). Every other login of the operator ends: their other
+    sessions are refused from now on, their other API tokens are deleted and
+    their other devices are logged out (sockets close after commit).
+
+    ``keep_device`` is the device tag that made the change and stays logged in
+    (a browser session's: the caller then refreshes that session's hash with
+    ``update_session_auth_hash``; or a token's, which is kept). None (site
+    staff setting someone's password in the admin): every device is logged out
+    and the operator switched offline.
+    """
+    if password is None:
+        operator.set_unusable_password()
+    else:
+        try:
+            validate_password(password, operator)
+        except ValidationError as exc:
+            raise ValidationError({"password": exc.messages}) from None
+        operator.set_password(password)
+    with transaction.atomic():
+        operator.save(update_fields=["password"])
+        _credentials_revoke(operator=operator, keep_device=keep_device)
+        operator_access_ended.send(
+            sender=Operator, operator=operator, switch_offline=keep_device is None, keep_device=keep_device
+        )
     return operator
+
+
+def _credentials_revoke(*, operator: Operator, keep_device: str | None) -> None:
+    """End every login of ``operator`` but ``keep_device``'s: a raised
+    credentials version makes Django refuse every session made before, and the
+    API tokens are deleted (filtering them by ``is_active`` alone would let a
+    reactivated operator's old tokens work again). The devices' live
+    connections are the presence layer's (``operator_access_ended``)."""
+    # Raised in the database, so of two concurrent revocations neither is lost.
+    Operator.objects.filter(id=operator.id).update(credentials_version=F("credentials_version") + 1)
+    operator.refresh_from_db(fields=["credentials_version"])
+    tokens = ApiToken.objects.filter(operator_id=operator.id)
+    kept = [token.id for token in tokens.only("id") if token_device_tag(token) == keep_device]
+    tokens.exclude(id__in=kept).delete()
 
 
 @transaction.atomic
 def operator_delete(*, operator: Operator, actor: Operator | None = None) -> None:
     """Remove an operator (never the owner; nobody removes themselves); they are
-    logged out of every device at once."""
+    logged out of every device at once. Their API tokens go with the row, and
+    their sessions name an id that is never given again (PostgreSQL sequences,
+    SQLite AUTOINCREMENT), so no login of theirs outlives them."""
     if operator.role == Operator.Role.OWNER:
         raise ValidationError(_("The account's owner cannot be removed."))
     if actor is not None and operator.id == actor.id:
@@ -175,11 +223,12 @@ def operator_delete(*, operator: Operator, actor: Operator | None = None) -> Non
     _chat_box_inputs_changed(account_id)
 
 
-def _save_unique(instance: models.Model, *, field: str) -> None:
-    """Save; a unique clash lost to a concurrent writer becomes the same field
-    error that validation gives when there is no race."""
+def _save_unique(instance: models.Model, *, field: str, update_fields: Iterable[str] | None = None) -> None:
+    """Save (only ``update_fields`` when given); a unique clash lost to a
+    concurrent writer becomes the same field error that validation gives when
+    there is no race."""
     try:
         with transaction.atomic():
-            instance.save()
+            instance.save(update_fields=update_fields)
     except IntegrityError:
         raise ValidationError({field: _("This value is already in use.")}) from None

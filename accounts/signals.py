@@ -15,9 +15,12 @@ from django.dispatch import Signal
 # activity, a group, a membership, opening hours. Arguments: ``account_id``.
 chat_box_inputs_changed = Signal()
 
-# An operator lost access (deactivated, deleted, moved to another account):
-# every device of theirs is logged out at once. Arguments: ``operator``,
-# ``switch_offline`` (False when the operator row is about to be deleted).
+# An operator lost access (deactivated, deleted, moved to another account) or
+# their credentials changed (a new password): every device of theirs is logged
+# out at once. Arguments: ``operator``, ``switch_offline`` (False when the
+# operator row is about to be deleted, or a device stays logged in), and
+# optionally ``keep_device``: the device tag that stays logged in (the one
+# that changed the password); None ends every device.
 operator_access_ended = Signal()
 
 # An account was deleted. Arguments: ``account_id``.

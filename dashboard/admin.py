@@ -186,9 +186,8 @@ class OperatorPasswordForm(AdminPasswordChangeForm):
     """The admin's "change password" page sets it through the service."""
 
     def save(self, commit: bool = True) -> Operator:
-        password = self.cleaned_data.get("password1")
-        if not password:  # "password-based authentication: disabled"
-            return super().save(commit)
+        # "Password-based authentication: disabled" (None) ends their logins too.
+        password = self.cleaned_data.get("password1") if self.cleaned_data.get("set_usable_password") else None
         return account_services.operator_set_password(operator=self.user, password=password)
 
 

@@ -164,5 +164,7 @@ class OperatorConsumer(DirectDispatchMixin, AsyncWebsocketConsumer):
         await self._send({"type": "chat_box", **event["snapshot"]})
 
     async def operator_logout(self, event: dict) -> None:
-        if event["device"] in (self.device, ALL_DEVICES):
+        # One device, or every device but the one named in ``except`` (the
+        # device that changed the password stays logged in).
+        if event["device"] in (self.device, ALL_DEVICES) and event.get("except") != self.device:
             await self.close(code=CLOSE_LOGGED_OUT)

@@ -15,8 +15,10 @@ def on_chat_box_inputs_changed(sender: object, *, account_id: int, **kwargs: obj
     chat_box_refresh_on_commit(account_id=account_id)
 
 
-def on_operator_access_ended(sender: object, *, operator: Operator, switch_offline: bool, **kwargs: object) -> None:
-    operator_devices_end(operator=operator)
+def on_operator_access_ended(
+    sender: object, *, operator: Operator, switch_offline: bool, keep_device: str | None = None, **kwargs: object
+) -> None:
+    operator_devices_end(operator=operator, keep_device=keep_device)
     if switch_offline:
         operator_set_status(operator=operator, status=Status.OFFLINE, source=Source.ADMIN)
     chat_box_refresh_on_commit(account_id=operator.account_id)

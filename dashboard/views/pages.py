@@ -406,8 +406,12 @@ def profile(request: HttpRequest) -> HttpResponse:
             messages.success(request, _("Your profile is saved."))
             return redirect("dashboard:profile")
     elif which == "password" and password_form.is_valid():
-        account_services.operator_set_password(operator=me, password=password_form.cleaned_data["new_password1"])
-        # Changing the password ends other sessions, not this one.
+        # Changing the password ends every other session, socket and token of
+        # mine, not this browser: its device is read before its session key
+        # is cycled, and its session then takes the new hash.
+        account_services.operator_set_password(
+            operator=me, password=password_form.cleaned_data["new_password1"], keep_device=device_tag(request)
+        )
         update_session_auth_hash(request, me)
         messages.success(request, _("Your password is changed."))
         return redirect("dashboard:profile")

@@ -261,19 +261,37 @@ def presence_resync(*, now: datetime) -> None:
     chat_box_refresh_many(account_ids=list(Account.objects.values_list("id", flat=True)), now=now, republish=True)
 
 
-def operator_devices_end(*, operator: Operator) -> None:
-    """Log an operator out of every device at once (deactivated, deleted):
-    their presence ends now and every socket of theirs closes after commit."""
+def operator_devices_end(*, operator: Operator, keep_device: str | None = None) -> None:
+    """Log an operator out of every device at once (deactivated, deleted, a
+    password set by site staff), or of every device but ``keep_device`` (the
+    one that changed the password): their connections end now and every other
+    socket of theirs closes after commit (the ``except`` of the logout event
+    spares the kept device's sockets).
+
+    With every device ended their presence ends now. With a device kept they
+    are still logged in: the other devices' connections end as if closed (the
+    grace period holds, as when a tab closes), so the page that changed the
+    password, reloading meanwhile, does not lose them their status. All of it
+    happens after commit."""
     ref = OperatorRef(operator.account_id, operator.id)
-    try:
-        get_store().logout(ref=ref, device=ALL_DEVICES, now=timezone.now().timestamp(), ttl=_ttl())
-    except StoreUnavailable:
-        logger.warning("presence store unavailable; devices of operator %s not ended", operator.id)
-    transaction.on_commit(
-        lambda: events.publish(
-            events.operator_group(ref.operator_id), {"type": "operator.logout", "device": ALL_DEVICES}
-        )
-    )
+
+    def end() -> None:
+        # After commit, like the push: a write that is rolled back (a bulk
+        # delete refused at the owner) must leave everyone's presence as it was.
+        now = timezone.now()
+        try:
+            if keep_device is None:
+                get_store().logout(ref=ref, device=ALL_DEVICES, now=now.timestamp(), ttl=_ttl())
+            elif operator.account_id is not None:
+                for conn in get_store().connections(ref=ref, now=now.timestamp(), ttl=_ttl()):
+                    if conn.device != keep_device:
+                        presence_disconnect(operator=operator, conn_id=conn.conn_id, now=now)
+        except StoreUnavailable:
+            logger.warning("presence store unavailable; devices of operator %s not ended", operator.id)
+        logout = {"type": "operator.logout", "device": ALL_DEVICES, "except": keep_device}
+        events.publish(events.operator_group(ref.operator_id), logout)
+
+    transaction.on_commit(end, robust=True)
 
 
 def account_presence_forget(*, account_id: int) -> None:
