@@ -12,6 +12,7 @@ from accounts.auth import parse_authorization, session_device_tag, token_device_
 from accounts.models import Status
 from presence import events, services
 from presence.dispatch import DirectDispatchMixin
+from presence.json_input import InvalidJson, json_parse
 from presence.models import Source
 from presence.selectors import operator_payload
 from presence.store import ALL_DEVICES, StoreUnavailable
@@ -115,8 +116,8 @@ class OperatorConsumer(DirectDispatchMixin, AsyncWebsocketConsumer):
             await self.close(code=CLOSE_TOO_BIG)
             return
         try:
-            message = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
+            message = json_parse(raw)
+        except InvalidJson:
             await self._error("invalid_json")
             return
         kind = message.get("type") if isinstance(message, dict) else None
@@ -129,9 +130,13 @@ class OperatorConsumer(DirectDispatchMixin, AsyncWebsocketConsumer):
                 await self._error("invalid_status")
                 return
             await self._heartbeat()
-            await database_sync_to_async(services.operator_set_status)(
-                operator=self.operator, status=status, source=self.source, device=self.device
-            )
+            try:
+                await database_sync_to_async(services.operator_set_status)(
+                    operator=self.operator, status=status, source=self.source, device=self.device
+                )
+            except services.StatusChangeLimited as exc:
+                # The socket stays open: the client may switch again once the window has passed.
+                await self._send({"type": "error", "error": "rate_limited", "retry_after": exc.retry_after})
         else:
             await self._error("unknown_type")
 

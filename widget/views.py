@@ -23,6 +23,7 @@ from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from presence.json_input import InvalidJson, json_parse
 from widget import selectors, services
 from widget.forms import OfflineMessageForm, form_errors
 from widget.ratelimit import Limit, ratelimit_hit
@@ -149,8 +150,8 @@ def widget_messages(request: HttpRequest, widget_key: str) -> HttpResponse:
     if account is None:
         return _not_found()
     try:
-        data = json.loads(request.body)
-    except (ValueError, UnicodeDecodeError):
+        data = json_parse(request.body)
+    except InvalidJson:
         data = None
     if not isinstance(data, dict):
         return _json({"error": "invalid_json"}, status=400)

@@ -1,6 +1,5 @@
 """What every REST endpoint shares: base views, strict JSON parsing, error shapes."""
 
-import json
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,6 +23,7 @@ from api.serializers import (
     MAX_ID,
     ErrorSerializer,
 )
+from presence.json_input import InvalidJson, json_parse
 from presence.models import Source
 
 logger = logging.getLogger(__name__)
@@ -48,8 +48,10 @@ class StrictJSONParser(BaseParser):
 
     The stock parser answers an oversized body with Django's HTML 400, lets a
     deeply nested document end in ``RecursionError`` and accepts lone UTF-16
-    surrogates (``"\\ud800"``) that no database can encode (a 500). Not a
-    ``JSONParser`` subclass: DRF would read the whole body before this sees it.
+    surrogates (``"\\ud800"``) that no database can encode (a 500); the
+    project's one parser of client JSON (``presence.json_input``) refuses
+    them. Not a ``JSONParser`` subclass: DRF would read the whole body before
+    this sees it.
     """
 
     media_type = "application/json"
@@ -60,17 +62,9 @@ class StrictJSONParser(BaseParser):
         if len(raw) > limit:
             raise TooLarge()
         try:
-            data = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
-            json.dumps(data, ensure_ascii=False).encode("utf-8")
-        except (ValueError, RecursionError, UnicodeError) as exc:
-            raise exceptions.ParseError(
-                _("The body is not valid JSON: %(error)s") % {"error": str(exc)[:200]}
-            ) from None
-        return data
-
-
-def _reject_constant(name: str) -> None:
-    raise ValueError(f"{name} is not a JSON value")
+            return json_parse(raw)
+        except InvalidJson as exc:
+            raise exceptions.ParseError(_("The body is not valid JSON: %(error)s") % {"error": str(exc)}) from None
 
 
 # Base of every authenticated endpoint: JSON in, JSON out, an account's operator.

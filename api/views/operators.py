@@ -2,6 +2,9 @@
 check the caller, translate the request and call one service or selector."""
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.contrib.auth import logout as session_logout
@@ -122,6 +125,15 @@ class MeView(ApiView):
         return Response(MeSerializer(operator).data)
 
 
+@contextmanager
+def status_change_limit() -> Iterator[None]:
+    """The status service's refusal of one change too many, as 429 with ``Retry-After``."""
+    try:
+        yield
+    except services.StatusChangeLimited as exc:
+        raise exceptions.Throttled(wait=exc.retry_after, detail=str(_("Too many status changes."))) from None
+
+
 class MeStatusView(ApiView):
     @extend_schema(tags=["me"], summary="My status", responses={200: StatusStateSerializer, **errors(*AUTHENTICATED)})
     def get(self, request: Request) -> Response:
@@ -131,9 +143,9 @@ class MeStatusView(ApiView):
         tags=["me"],
         summary="Switch my status",
         description="Also counts as a heartbeat of this device. Recorded with source `mobile` for a mobile token, "
-        "else `api`.",
+        "else `api`. At most 10 status changes of an operator in 10 seconds (429 with `Retry-After`).",
         request=StatusSerializer,
-        responses={200: StatusStateSerializer, **errors(400, *AUTHENTICATED, 413)},
+        responses={200: StatusStateSerializer, **errors(400, *AUTHENTICATED, 413, 429)},
     )
     def put(self, request: Request) -> Response:
         data = valid(StatusSerializer, request)
@@ -145,9 +157,10 @@ class MeStatusView(ApiView):
         except StoreUnavailable:
             # The choice is stored all the same; presence follows with the next heartbeat.
             logger.warning("presence store unavailable; heartbeat of operator %s dropped", operator.id)
-        changed = services.operator_set_status(
-            operator=operator, status=data["status"], source=source_of(request), device=device
-        )
+        with status_change_limit():
+            changed = services.operator_set_status(
+                operator=operator, status=data["status"], source=source_of(request), device=device
+            )
         if not changed:
             operator.refresh_from_db(fields=["status", "status_changed_at"])
         return Response(StatusStateSerializer(operator).data)
@@ -293,15 +306,18 @@ class OperatorStatusView(AdminApiView):
     @extend_schema(
         tags=["operators"],
         summary="Force an operator's status",
-        description="Recorded with source `admin`.",
+        description="Recorded with source `admin`. Switching an operator online counts against that operator's "
+        "limit of 10 status changes in 10 seconds (429 with `Retry-After`); switching them offline is never refused.",
         parameters=[OPERATOR_ID],
         request=StatusSerializer,
-        responses={200: StatusStateSerializer, **errors(400, *AUTHENTICATED, 404, 413)},
+        responses={200: StatusStateSerializer, **errors(400, *AUTHENTICATED, 404, 413, 429)},
     )
     def put(self, request: Request, operator_id: str) -> Response:
         operator = account_operator(request, operator_id)
         data = valid(StatusSerializer, request)
-        if not services.operator_set_status(operator=operator, status=data["status"], source=Source.ADMIN):
+        with status_change_limit():
+            changed = services.operator_set_status(operator=operator, status=data["status"], source=Source.ADMIN)
+        if not changed:
             operator.refresh_from_db(fields=["status", "status_changed_at"])
         return Response(StatusStateSerializer(operator).data)
 
@@ -328,19 +344,27 @@ class StatusEventPagination(CursorPagination):
 
     def decode_cursor(self, request):
         cursor = super().decode_cursor(request)
+        if cursor is None or cursor.position is None:
+            return cursor
         # The position is compared with a datetime column: a forged one must be
-        # a bad cursor (404), not a database error.
-        if cursor is not None and cursor.position is not None and not _aware_moment(cursor.position):
+        # a bad cursor (404, like any other forged cursor), not a database
+        # error. Given in UTC, as the cursors this API writes are: an offset
+        # PostgreSQL refuses (beyond ±15:59) or a moment past year 9999 in UTC
+        # (9999-12-31T23:00-14:00, which SQLite's adapter cannot convert)
+        # would fail in the query.
+        moment = _utc_moment(cursor.position)
+        if moment is None:
             raise exceptions.NotFound(self.invalid_cursor_message)
-        return cursor
+        return cursor._replace(position=moment.isoformat())
 
 
-def _aware_moment(value: str) -> bool:
+def _utc_moment(value: str) -> datetime | None:
+    """An aware ISO 8601 moment as UTC; None for anything else."""
     try:
         moment = parse_datetime(value)
-    except ValueError:
-        return False
-    return moment is not None and moment.tzinfo is not None
+        return moment.astimezone(UTC) if moment is not None and moment.tzinfo is not None else None
+    except (ValueError, OverflowError):
+        return None
 
 
 class StatusEventListView(AdminApiView):

@@ -172,12 +172,17 @@ def status_set(request: HttpRequest) -> HttpResponse:
     """The status switch without JavaScript (the page's socket does it otherwise)."""
     form = StatusForm(request.POST)
     if form.is_valid():
-        services.operator_set_status(
-            operator=request.user,
-            status=form.cleaned_data["status"],
-            source=Source.DASHBOARD,
-            device=device_tag(request),
-        )
+        try:
+            services.operator_set_status(
+                operator=request.user,
+                status=form.cleaned_data["status"],
+                source=Source.DASHBOARD,
+                device=device_tag(request),
+            )
+        except services.StatusChangeLimited as exc:
+            messages.error(
+                request, _("Too many status changes. Try again in %(seconds)d seconds.") % {"seconds": exc.retry_after}
+            )
     else:
         messages.error(request, _("Choose Online or Offline."))
     return redirect(safe_next(request, reverse("dashboard:overview")))

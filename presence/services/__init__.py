@@ -23,9 +23,10 @@ from presence.services.connections import (
     presence_resync,
     presence_sweep,
 )
-from presence.services.status import operator_set_status
+from presence.services.status import StatusChangeLimited, operator_set_status
 
 __all__ = [
+    "StatusChangeLimited",
     "account_presence_forget",
     "achat_box_read",
     "apresence_heartbeat",

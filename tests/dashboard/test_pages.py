@@ -330,9 +330,12 @@ def test_history_filters_by_operator_source_and_dates(client, account, owner, ag
 
 
 def test_history_is_paginated(client, account, agent):
+    # A change a minute: ten changes in ten seconds is the most an operator may make.
+    start = datetime.datetime.now(tz=datetime.UTC) - datetime.timedelta(hours=1)
     for index in range(55):
         status = Status.ONLINE if index % 2 == 0 else Status.OFFLINE
-        operator_set_status(operator=agent, status=status, source=Source.DASHBOARD)
+        now = start + datetime.timedelta(minutes=index)
+        operator_set_status(operator=agent, status=status, source=Source.DASHBOARD, now=now)
     client.force_login(agent)
     first = client.get(url("history"))
     assert len(first.context["events"]) == 50
