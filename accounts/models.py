@@ -27,8 +27,22 @@ def validate_timezone(value: str) -> None:
         raise ValidationError(_("Unknown time zone: %(tz)s"), params={"tz": value}, code="timezone")
 
 
+# A website with its localised domains and a staging copy needs a handful; each
+# widget socket's Origin is looked up in the list, which every page shows.
+MAX_ALLOWED_ORIGINS = 100
+
+
 def validate_origins(value: list) -> None:
-    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+    if not isinstance(value, list):
+        raise ValidationError(_("Allowed origins must be a list of origins."), code="origins")
+    # Counted before any entry is looked at, and the first bad entry is the one message: bounded answers.
+    if len(value) > MAX_ALLOWED_ORIGINS:
+        raise ValidationError(
+            _("At most %(limit)d allowed origins; %(count)d were given."),
+            params={"limit": MAX_ALLOWED_ORIGINS, "count": len(value)},
+            code="origins_max",
+        )
+    if not all(isinstance(item, str) for item in value):
         raise ValidationError(_("Allowed origins must be a list of origins."), code="origins")
     for origin in value:
         scheme, sep, rest = origin.partition("://")
@@ -152,16 +166,6 @@ class Operator(AbstractBaseUser, PermissionsMixin):
     def __str__(self) -> str:
         return f"{self.display_name} <{self.email}>"
 
-    @property
-    def is_account_admin(self) -> bool:
-        return self.role in (self.Role.OWNER, self.Role.ADMIN)
-
-    @property
-    def initials(self) -> str:
-        parts = [part for part in self.display_name.split() if part]
-        letters = "".join(part[0] for part in parts[:2]) or self.email[:1]
-        return letters.upper()
-
     # django.contrib.auth.get_user compares a session's stored hash with these
     # on every request (and the sockets' auth middleware on connect): a session
     # made under an older credentials version no longer matches and is flushed.
@@ -179,6 +183,16 @@ class Operator(AbstractBaseUser, PermissionsMixin):
         if not self.credentials_version:
             return password_hash
         return hashlib.sha256(f"{password_hash}:{self.credentials_version}".encode()).hexdigest()
+
+    @property
+    def is_account_admin(self) -> bool:
+        return self.role in (self.Role.OWNER, self.Role.ADMIN)
+
+    @property
+    def initials(self) -> str:
+        parts = [part for part in self.display_name.split() if part]
+        letters = "".join(part[0] for part in parts[:2]) or self.email[:1]
+        return letters.upper()
 
     @property
     def avatar_hue(self) -> int:

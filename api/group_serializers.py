@@ -3,11 +3,9 @@
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
-from api.serializers import IdField, StrictCharField
+from api.serializers import BoundedListField, IdField, StrictCharField
 from groups.models import Group
-
-# More members than this in one request is no department, it is a mistake.
-MAX_MEMBERS = 1000
+from groups.services import MAX_MEMBERS  # the service's cap, checked here before any item
 
 
 class GroupSerializer(serializers.Serializer):
@@ -15,7 +13,7 @@ class GroupSerializer(serializers.Serializer):
         max_length=50, help_text=_("What a widget's `data-group` names: lowercase letters, digits, - and _.")
     )
     name = StrictCharField(max_length=120)
-    members = serializers.ListField(
+    members = BoundedListField(
         child=IdField(), max_length=MAX_MEMBERS, required=False, help_text=_("Ids of the member operators.")
     )
 

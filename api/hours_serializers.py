@@ -9,13 +9,13 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from api.serializers import StrictBooleanField, StrictCharField
-from hours.schedule import WEEKDAYS
+from hours.schedule import MAX_EXCEPTIONS, MAX_INTERVALS_PER_DAY, WEEKDAYS
 
 TIME = {"type": "string", "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9]$", "example": "09:00"}
 END_TIME = {"type": "string", "pattern": r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$", "example": "17:00"}
 INTERVALS = {
     "type": "array",
-    "maxItems": 12,
+    "maxItems": MAX_INTERVALS_PER_DAY,
     "items": {
         "type": "object",
         "properties": {"from": TIME, "to": END_TIME},
@@ -32,6 +32,7 @@ WEEKLY = {
 }
 EXCEPTIONS = {
     "type": "array",
+    "maxItems": MAX_EXCEPTIONS,
     "items": {
         "type": "object",
         "properties": {"date": {"type": "string", "format": "date"}, "intervals": INTERVALS},

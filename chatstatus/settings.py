@@ -10,6 +10,7 @@ from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.csp import CSP
 from django.utils.translation import gettext_lazy as _
 
 from chatstatus.env import env_bool, env_int, env_list, env_str
@@ -83,6 +84,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",  # SECURE_CSP below
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -90,6 +92,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "dashboard.middleware.PrivatePagesMiddleware",  # Cache-Control: no-store for a signed-in caller
+    "dashboard.middleware.PagePolicyMiddleware",  # the page's own parts of the CSP
     "dashboard.middleware.OperatorLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -110,6 +114,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.i18n",
+                "django.template.context_processors.csp",  # csp_nonce for inline <script>/<style>
             ],
         },
     },
@@ -257,7 +262,29 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy of every answer (django.middleware.csp). Scripts and
+# styles only from this site's files, or inline with the page's nonce
+# ({% csp_nonce_attr %}); no inline handlers or style attributes anywhere.
+# dashboard.middleware.PagePolicyMiddleware adds, on HTML pages, this host's
+# ws:// and wss:// to connect-src and frame-ancestors 'self' where the view
+# allows framing by this site (X-Frame-Options SAMEORIGIN: the widget demo).
+# The widget status fast path (widget/asgi.py) sends the same header.
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF, CSP.NONCE],
+    "style-src": [CSP.SELF, CSP.NONCE],
+    "img-src": [CSP.SELF, "data:"],  # the favicon and Swagger UI's icons are data: URLs
+    "connect-src": [CSP.SELF],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.NONE],
+    "form-action": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+}
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+# The largest form is the opening hours at their caps (hours.schedule): 366 dates
+# × 3 fields + 7 days × 12 intervals × 2 + 4 = 1,270 fields; a group at
+# MAX_MEMBERS posts 1,003. Django's default of 1,000 refused both with a bare 400.
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 2_000
 # The largest request body a web process accepts at all, refused with 413 as it
 # arrives (chatstatus/bodylimit.py): the biggest legitimate one is an avatar
 # upload (2 MiB, dashboard.forms) with its form fields.

@@ -3,6 +3,7 @@ from django.urls import include, path
 from dashboard.views import groups as group_views
 from dashboard.views import hours as hours_views
 from dashboard.views import pages as views
+from dashboard.views import password as password_views
 
 dashboard_patterns = [
     path("", views.overview, name="overview"),
@@ -29,5 +30,14 @@ dashboard_patterns = [
 urlpatterns = [
     path("login/", views.DashboardLoginView.as_view(), name="login"),
     path("logout/", views.logout_view, name="logout"),
+    # Django's names, which its password reset views and e-mail use.
+    path("password-reset/", password_views.PasswordResetRequestView.as_view(), name="password_reset"),
+    path("password-reset/sent/", password_views.PasswordResetSentView.as_view(), name="password_reset_done"),
+    path(
+        "password-reset/<uidb64>/<token>/",
+        password_views.PasswordResetConfirmView.as_view(),
+        name="password_reset_confirm",
+    ),
+    path("password-reset/done/", password_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
     path("", include((dashboard_patterns, "dashboard"))),
 ]

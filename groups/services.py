@@ -10,9 +10,29 @@ from accounts.models import Account, Operator
 from accounts.signals import chat_box_inputs_changed
 from groups.models import Group, Membership
 
+# Caps on the id lists an admin sends (the API, the dashboard, the Django admin
+# all save through these services). More members than this in one group is no
+# department, it is a mistake; every membership is a row each chat box
+# recompute reads and a checkbox on the group's page.
+MAX_MEMBERS = 1000
+# The same bound the other way round: the groups of one operator.
+MAX_GROUPS_PER_OPERATOR = 1000
+
+
+def _ids(values: Iterable[int], *, field: str, limit: int) -> set[int]:
+    """The distinct ids sent, refused before any query when there are too many."""
+    ids = set(values)
+    if len(ids) > limit:
+        if field == "members":
+            message = _("A group can have at most %(limit)d members; %(count)d were given.")
+        else:
+            message = _("An operator can be in at most %(limit)d groups; %(count)d were given.")
+        raise ValidationError({field: message % {"limit": limit, "count": len(ids)}})
+    return ids
+
 
 def _members(*, account: Account, member_ids: Iterable[int]) -> list[Operator]:
-    ids = set(member_ids)
+    ids = _ids(member_ids, field="members", limit=MAX_MEMBERS)
     operators = list(Operator.objects.filter(account=account, id__in=ids))
     if len(operators) != len(ids):
         # Another account's operator is reported like a missing one: nothing leaks.
@@ -31,6 +51,7 @@ def _save(group: Group) -> None:
 
 @transaction.atomic
 def group_create(*, account: Account, key: str, name: str, member_ids: Iterable[int] = ()) -> Group:
+    member_ids = _ids(member_ids, field="members", limit=MAX_MEMBERS)  # before anything is written
     group = Group(account=account, key=key, name=name)
     # The unique (account, key) constraint is checked here so the error names the field.
     group.full_clean(validate_constraints=False)
@@ -46,6 +67,8 @@ def group_create(*, account: Account, key: str, name: str, member_ids: Iterable[
 def group_update(
     *, group: Group, key: str | None = None, name: str | None = None, member_ids: Iterable[int] | None = None
 ) -> Group:
+    if member_ids is not None:
+        member_ids = _ids(member_ids, field="members", limit=MAX_MEMBERS)  # before anything is written
     if key is not None and key != group.key:
         if Group.objects.filter(account_id=group.account_id, key=key).exclude(id=group.id).exists():
             raise ValidationError({"key": _("A group with this key already exists.")})
@@ -71,7 +94,7 @@ def group_set_members(*, group: Group, member_ids: Iterable[int]) -> None:
 
 @transaction.atomic
 def operator_set_groups(*, operator: Operator, group_ids: Iterable[int]) -> None:
-    ids = set(group_ids)
+    ids = _ids(group_ids, field="groups", limit=MAX_GROUPS_PER_OPERATOR)
     groups = list(Group.objects.filter(account_id=operator.account_id, id__in=ids))
     if len(groups) != len(ids):
         raise ValidationError({"groups": _("Unknown group.")})

@@ -38,8 +38,19 @@ from accounts.zones import is_known_zone
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
-# Caps keep a single hostile payload from making evaluation or validation slow.
+# Caps keep a single hostile payload from making evaluation, validation or the
+# pages that show a schedule slow. Every door (the API, the dashboard, the
+# Django admin) saves through ``parse_schedule``, so these are the only limits.
 MAX_INTERVALS_PER_DAY = 12
+# One exception for every day of a whole (leap) year. Exceptions are holidays
+# and one-off days: a busy calendar has a few dozen a year, and past dates stay
+# listed until someone removes them, so this is years of holidays. Without a
+# cap, 10,000 exceptions made the dashboard's hours page 8.2 MB of HTML (every
+# exception is a form row) and each chat box recompute slower.
+MAX_EXCEPTIONS = 366
+# At most this many messages per field are reported; the rest are only counted,
+# so 40,000 invalid entries do not make a megabyte of error list.
+MAX_ERRORS = 20
 # 400 days covers a full year of exceptions plus slack; a schedule whose state
 # does not change within that window is treated as "never changes".
 NEXT_CHANGE_HORIZON_DAYS = 400
@@ -96,6 +107,33 @@ class Schedule:
 # --------------------------------------------------------------------------
 
 
+class _Problems:
+    """One field's messages: the first ``MAX_ERRORS`` are kept, the rest counted."""
+
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+        self.more = 0
+
+    def append(self, message: str) -> None:
+        if len(self.messages) < MAX_ERRORS:
+            self.messages.append(message)
+        else:
+            self.more += 1
+
+    def extend(self, messages: list[str]) -> None:
+        for message in messages:
+            self.append(message)
+
+    def __bool__(self) -> bool:
+        return bool(self.messages)
+
+    def report(self) -> list[str]:
+        if not self.more:
+            return self.messages
+        problems = "problem" if self.more == 1 else "problems"
+        return [*self.messages, f"... and {self.more} more {problems} not listed; fix these first."]
+
+
 def _show(value: object) -> str:
     # Echo user input back in messages, but never a megabyte of it.
     text = repr(value)
@@ -144,7 +182,7 @@ def _parse_date(value: object) -> datetime.date | None:
         return None
 
 
-def _parse_intervals(raw: object, *, label: str, errors: list[str]) -> tuple[Interval, ...]:
+def _parse_intervals(raw: object, *, label: str, errors: _Problems) -> tuple[Interval, ...]:
     """Parse one day's list of {"from","to"} objects, appending messages to
     ``errors``.  Returns the valid intervals sorted by start."""
     if not isinstance(raw, list):
@@ -223,7 +261,8 @@ def parse_schedule(*, timezone: object, weekly: object, exceptions: object) -> S
     """Validate the public JSON shape and build a ``Schedule``.
 
     Raises ``ValidationError`` with a ``message_dict`` keyed by "timezone",
-    "weekly" and/or "exceptions"; all problems are reported at once.
+    "weekly" and/or "exceptions"; all problems are reported at once, up to
+    ``MAX_ERRORS`` messages per field and a count of the rest.
     """
     errors: dict[str, list[str]] = {}
 
@@ -231,7 +270,7 @@ def parse_schedule(*, timezone: object, weekly: object, exceptions: object) -> S
     if not zone_name or not is_known_zone(zone_name):
         errors["timezone"] = [f"{_show(timezone)} is not a known IANA time zone (e.g. 'Europe/Prague')."]
 
-    weekly_errors: list[str] = []
+    weekly_errors = _Problems()
     parsed_weekly: dict[int, tuple[Interval, ...]] = {day: () for day in range(7)}
     if not isinstance(weekly, dict):
         weekly_errors.append(f"Weekly hours must be an object keyed by weekday, got {_show(weekly)}.")
@@ -254,12 +293,17 @@ def parse_schedule(*, timezone: object, weekly: object, exceptions: object) -> S
                 )
             )
     if weekly_errors:
-        errors["weekly"] = weekly_errors
+        errors["weekly"] = weekly_errors.report()
 
-    exception_errors: list[str] = []
+    exception_errors = _Problems()
     parsed_exceptions: dict[datetime.date, tuple[Interval, ...]] = {}
     if not isinstance(exceptions, list):
         exception_errors.append(f"Exceptions must be a list, got {_show(exceptions)}.")
+    elif len(exceptions) > MAX_EXCEPTIONS:
+        # Refused before any entry is looked at: the answer costs the same for 400 or 400,000.
+        exception_errors.append(
+            f"At most {MAX_EXCEPTIONS} exceptions are allowed, got {len(exceptions)}; remove some (past dates first)."
+        )
     else:
         for entry in exceptions:
             if not isinstance(entry, dict) or set(entry) != {"date", "intervals"}:
@@ -283,7 +327,7 @@ def parse_schedule(*, timezone: object, weekly: object, exceptions: object) -> S
         if not weekly_errors:
             exception_errors.extend(_exception_neighbour_overlaps(parsed_weekly, parsed_exceptions))
     if exception_errors:
-        errors["exceptions"] = exception_errors
+        errors["exceptions"] = exception_errors.report()
 
     if errors:
         raise ValidationError(errors)

@@ -10,8 +10,9 @@ other request, unchanged, to Django. Every answer is read afresh from the
 store, so a read right after a change already shows it.
 
 It gives exactly the answer of ``widget.views.widget_status`` (same selector,
-same body, ETag, 304, the headers SecurityMiddleware and django-cors-headers
-add for ``/widget/v1/``, built from the settings on every request);
+same body, ETag, 304, the headers SecurityMiddleware, the Content-Security-Policy
+middleware and django-cors-headers add for ``/widget/v1/``, built from the
+settings on every request);
 ``tests/widget/test_asgi.py`` holds the two side by side.
 
 It stands in for Django's middleware, so it checks at start-up that the
@@ -31,6 +32,7 @@ from django.conf import settings
 from django.core import checks
 from django.db import connection
 from django.http.request import split_domain_port, validate_host
+from django.utils.csp import CSP, build_policy
 
 from widget import selectors
 from widget.views import GROUP_KEY_MAX, NOT_FOUND_BODY, STATUS_CACHE_CONTROL, etag_matches
@@ -39,12 +41,15 @@ ASGIApp = Callable[[dict, Callable[[], Awaitable[dict]], Callable[[dict], Awaita
 
 STATUS_PATH = re.compile(r"^/widget/v1/([^/]+)/status$")
 
-# The stack whose headers this endpoint reproduces. Only SecurityMiddleware and
-# CorsMiddleware add headers to this response; the others leave a cookie-less
-# public JSON read alone (LocaleMiddleware's Content-Language and
-# XFrameOptionsMiddleware's X-Frame-Options mean nothing for it).
+# The stack whose headers this endpoint reproduces. Only SecurityMiddleware,
+# ContentSecurityPolicyMiddleware and CorsMiddleware add headers to this
+# response; the others leave a cookie-less public JSON read alone
+# (LocaleMiddleware's Content-Language and XFrameOptionsMiddleware's
+# X-Frame-Options mean nothing for it; the dashboard's PrivatePagesMiddleware
+# and PagePolicyMiddleware skip /widget paths and non-HTML answers).
 EXPECTED_MIDDLEWARE = (
     "django.middleware.security.SecurityMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -52,6 +57,8 @@ EXPECTED_MIDDLEWARE = (
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "dashboard.middleware.PrivatePagesMiddleware",
+    "dashboard.middleware.PagePolicyMiddleware",
     "dashboard.middleware.OperatorLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -101,6 +108,13 @@ def _headers(*, secure: bool, with_type: bool, cross_origin: bool) -> list[tuple
         headers.append((b"referrer-policy", policy.encode()))
     if settings.SECURE_CROSS_ORIGIN_OPENER_POLICY:
         headers.append((b"cross-origin-opener-policy", settings.SECURE_CROSS_ORIGIN_OPENER_POLICY.encode()))
+    # Django's own rendering of the policy; a JSON answer never uses the nonce, so none is given.
+    for name, config in (
+        (CSP.HEADER_ENFORCE, settings.SECURE_CSP),
+        (CSP.HEADER_REPORT_ONLY, settings.SECURE_CSP_REPORT_ONLY),
+    ):
+        if config:
+            headers.append((name.lower().encode(), build_policy(config).encode()))
     return headers
 
 

@@ -19,13 +19,15 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from hours.models import OpeningHours
-from hours.schedule import WEEKDAYS
+from hours.schedule import MAX_EXCEPTIONS, MAX_INTERVALS_PER_DAY, WEEKDAYS
 
 TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 # "09:00-12:00, 13:00 – 17:00": hyphen, en dash or em dash between the times.
 INTERVAL = re.compile(r"^\s*(\d{1,2}:\d{2})\s*[-–—]\s*(\d{1,2}:\d{2})\s*$")
 EXCEPTION_KINDS = [("closed", gettext_lazy("Closed all day")), ("hours", gettext_lazy("Special hours"))]
-MAX_ROWS = 12
+# The schedule's own caps (hours.schedule, which the service applies to every door): checked here
+# first only to say so next to the rows, in the operator's language.
+MAX_ROWS = MAX_INTERVALS_PER_DAY
 
 
 @cache
@@ -128,6 +130,16 @@ class OpeningHoursForm:
             weekly[day.key] = self._intervals(day.rows, day.errors)
         exceptions = []
         seen: set[str] = set()
+        if len(self.exceptions) > MAX_EXCEPTIONS:
+            # One message, not one per row: the rows are not looked at.
+            self.non_field_errors.append(
+                _(
+                    "At most %(limit)s dates can have other hours; this list has %(count)s. "
+                    "Remove some, past dates first."
+                )
+                % {"limit": MAX_EXCEPTIONS, "count": len(self.exceptions)}
+            )
+            return False
         for row in self.exceptions:
             exceptions.append({"date": row.date, "intervals": self._exception_intervals(row)})
             if row.date in seen:
@@ -184,7 +196,7 @@ class OpeningHoursForm:
         for item in self.days:
             if item.key == day and len(item.rows) < MAX_ROWS:
                 item.rows.append(IntervalRow())
-        if exception:
+        if exception and len(self.exceptions) < MAX_EXCEPTIONS:
             self.exceptions.append(ExceptionRow())
 
     def has_errors(self) -> bool:

@@ -258,6 +258,21 @@ PUBLIC: dict[str, Public] = {
     "admin/login/": Public(
         "the site admin's log-in form; A's operators are not staff", [get("/admin/login/", expect=(200,))]
     ),
+    "password-reset/": Public(
+        "anyone may ask for a reset link; the answer is the same for every address, the link goes to its owner",
+        [
+            get("/password-reset/", expect=(200,)),
+            post("/password-reset/", lambda i: {"email": i["b_owner_email"]}, expect=(302,)),
+        ],
+    ),
+    "password-reset/sent/": Public(
+        "says a link was sent if the address is known", [get("/password-reset/sent/", expect=(200,))]
+    ),
+    "password-reset/<uidb64>/<token>/": Public(
+        "a reset link: without its token it only says the link does not work",
+        [get("/password-reset/Yg/no-such-token/", expect=(200,))],
+    ),
+    "password-reset/done/": Public("says a new password was saved", [get("/password-reset/done/", expect=(200,))]),
     "api/schema/": Public("the OpenAPI document: no account data", [get("/api/schema/", expect=(200,))]),
     "api/docs/": Public("the API documentation page", [get("/api/docs/", expect=(200,))]),
     "api/v1/auth/token": Public(
