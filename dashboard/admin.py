@@ -72,7 +72,7 @@ class OperatorInline(admin.TabularInline):
         return False
 
 
-class AccountOpeningHoursInline(admin.StackedInline):
+class OpeningHoursInline(admin.StackedInline):
     """Read-only: opening hours are changed on their own page, through the service."""
 
     model = OpeningHours
@@ -86,6 +86,8 @@ class AccountOpeningHoursInline(admin.StackedInline):
     def has_add_permission(self, request, obj=None):
         return False
 
+
+class AccountOpeningHoursInline(OpeningHoursInline):
     def get_queryset(self, request):
         return super().get_queryset(request).filter(group__isnull=True)
 
@@ -320,27 +322,12 @@ class GroupMembershipInline(admin.TabularInline):
     autocomplete_fields = ("operator",)
 
 
-class GroupOpeningHoursInline(admin.StackedInline):
-    """Read-only: opening hours are changed on their own page, through the service."""
-
-    model = OpeningHours
-    fields = ("enabled", "timezone", "weekly", "exceptions")
-    readonly_fields = fields
-    extra = 0
-    max_num = 1
-    show_change_link = True
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-
 @admin.register(Group)
 class GroupAdmin(ServiceAdmin):
     list_display = ("name", "key", "account")
     list_filter = ("account",)
     search_fields = ("name", "key", "account__name")
-    inlines = [GroupMembershipInline, GroupOpeningHoursInline]
+    inlines = [GroupMembershipInline, OpeningHoursInline]
 
     def get_readonly_fields(self, request, obj=None):
         # A group stays in its account: its members and schedule belong there.
