@@ -210,6 +210,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     # One enum name per choice set, where field names alone would make several or clash.
+    # The public widget endpoints are plain Django views: a hook adds them.
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "api.widget_schema.add_widget_paths"],
     "ENUM_NAME_OVERRIDES": {
         "StatusEnum": "accounts.models.Status",
         "RoleEnum": "accounts.models.Operator.Role",
