@@ -21,6 +21,7 @@ other stack, or when Django would redirect the request to HTTPS, it steps
 aside and Django answers.
 """
 
+import functools
 import json
 import re
 from collections.abc import Awaitable, Callable
@@ -30,7 +31,9 @@ from urllib.parse import parse_qs
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core import checks
+from django.core.signals import setting_changed
 from django.db import connection
+from django.dispatch import receiver
 from django.http.request import split_domain_port, validate_host
 from django.utils.csp import CSP, build_policy
 
@@ -79,7 +82,11 @@ def _is_secure(scope: dict) -> bool:
     return scope.get("scheme") in ("https", "wss")
 
 
-def _headers(*, secure: bool, with_type: bool, cross_origin: bool) -> list[tuple[bytes, bytes]]:
+# Built once per combination and settings: the read every visitor's page makes
+# should not rebuild eight headers and a policy string. A changed setting (tests'
+# override_settings) clears it, as Django's own caches of settings are cleared.
+@functools.cache
+def _headers(*, secure: bool, with_type: bool, cross_origin: bool) -> tuple[tuple[bytes, bytes], ...]:
     """What SecurityMiddleware, ContentSecurityPolicyMiddleware and
     django-cors-headers add to this response in Django, from the settings as
     they are now."""
@@ -115,7 +122,12 @@ def _headers(*, secure: bool, with_type: bool, cross_origin: bool) -> list[tuple
     ):
         if config:
             headers.append((name.lower().encode(), build_policy(config).encode()))
-    return headers
+    return tuple(headers)
+
+
+@receiver(setting_changed)
+def _settings_changed(**kwargs: object) -> None:
+    _headers.cache_clear()
 
 
 def _widget_status_read(*, widget_key: str, group_key: str | None) -> selectors.WidgetStatus | None:
