@@ -854,20 +854,6 @@ def a_permission_group_goes_round_trip(walk: Walk) -> None:
     assert not AuthGroup.objects.exists()
 
 
-# --- what the walk found: app bugs, reported, not fixed here ----------------------------------
-#
-# Each scenario below fails for the bug named; strict, so a fix turns it into an
-# XPASS that fails the run until its entry here is removed.
-
-
-KNOWN_BUGS: dict[str, tuple[str, ...]] = {}
-
-
-def known_bugs(name: str) -> list:
-    bugs = KNOWN_BUGS.get(name)
-    return [pytest.mark.xfail(strict=True, reason=" AND ".join(bugs))] if bugs else []
-
-
 # --- the cases, one per registered model -------------------------------------------------------
 
 
@@ -968,10 +954,7 @@ def _walks() -> list:
             params.append(pytest.param(model, None, id=f"{model._meta.label}-NO-CASE"))
             continue
         params += [
-            pytest.param(
-                model, scenario, id=f"{model._meta.label}-{scenario.__name__}", marks=known_bugs(scenario.__name__)
-            )
-            for scenario in case.scenarios
+            pytest.param(model, scenario, id=f"{model._meta.label}-{scenario.__name__}") for scenario in case.scenarios
         ]
     return params
 
@@ -983,9 +966,7 @@ def test_it_has_a_case_for_every_model_in_the_admin():
     assert all(case.scenarios for case in CASES.values())
 
 
-@pytest.mark.parametrize(
-    "model", [pytest.param(model, id=model._meta.label, marks=known_bugs(model._meta.label)) for model in REGISTERED]
-)
+@pytest.mark.parametrize("model", [pytest.param(model, id=model._meta.label) for model in REGISTERED])
 def test_it_offers_each_model_only_what_its_case_allows(walk, model):
     case = CASES.get(model._meta.label)
     assert case is not None, f"{model._meta.label} is in the admin with no case in the walk"
