@@ -1,5 +1,7 @@
 """Small helpers shared by the widget tests."""
 
+from channels.testing import HttpCommunicator
+
 from accounts.models import Account, Operator, Status
 from hours.services import opening_hours_set
 from presence.services import presence_heartbeat
@@ -34,3 +36,31 @@ def make_open_monday_nine_to_five_with_someone_online() -> Account:
     )
     make_present(operator)
     return account
+
+
+# --- status reads through an ASGI app, for comparing the fast path with Django ---
+
+ORIGIN = (b"origin", b"https://shop.example")
+HOST = (b"host", b"127.0.0.1:8000")
+# Headers only Django's page machinery adds; meaningless for a JSON read.
+DJANGO_ONLY = {b"x-frame-options", b"content-language"}
+
+
+async def asgi_get(app, path: str, *headers: tuple[bytes, bytes]) -> dict:
+    """GET through ``app`` with a host and an Origin; repeated headers joined."""
+    communicator = HttpCommunicator(app, "GET", path, headers=[HOST, ORIGIN, *headers])
+    response = await communicator.get_response(timeout=3)
+    await communicator.wait()
+    headers_map: dict[bytes, str] = {}
+    for name, value in response["headers"]:
+        key = name.lower()
+        headers_map[key] = f"{headers_map[key]}, {value.decode()}" if key in headers_map else value.decode()
+    return {"status": response["status"], "body": response["body"], "headers": headers_map}
+
+
+def comparable(response: dict) -> dict:
+    headers = {name: value for name, value in response["headers"].items() if name not in DJANGO_ONLY}
+    # Django's LocaleMiddleware varies on Accept-Language and, as the session is looked
+    # at, SessionMiddleware on Cookie; the answer depends on neither.
+    vary = {part.strip().lower() for part in headers.pop(b"vary", "").split(",") if part.strip()}
+    return {**response, "headers": headers, "vary": vary - {"accept-language", "cookie"}}

@@ -11,7 +11,14 @@ from accounts.models import Status
 from chatstatus.asgi import django_asgi_app
 from presence.services import operator_set_status
 from tests.factories import make_account, make_group, make_operator
-from tests.widget.helpers import make_open_monday_nine_to_five_with_someone_online, make_present, status_url
+from tests.widget.helpers import (
+    HOST,
+    asgi_get,
+    comparable,
+    make_open_monday_nine_to_five_with_someone_online,
+    make_present,
+    status_url,
+)
 from widget.asgi import with_widget_status
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -20,29 +27,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 router = django_asgi_app
 fast = with_widget_status(django_asgi_app)
 db = database_sync_to_async
-ORIGIN = (b"origin", b"https://shop.example")
-HOST = (b"host", b"127.0.0.1:8000")
-# Headers only Django's page machinery adds; meaningless for a JSON read.
-DJANGO_ONLY = {b"x-frame-options", b"content-language"}
-
-
-async def get(app, path: str, *headers: tuple[bytes, bytes]) -> dict:
-    communicator = HttpCommunicator(app, "GET", path, headers=[HOST, ORIGIN, *headers])
-    response = await communicator.get_response(timeout=3)
-    await communicator.wait()
-    headers_map: dict[bytes, str] = {}
-    for name, value in response["headers"]:
-        key = name.lower()
-        headers_map[key] = f"{headers_map[key]}, {value.decode()}" if key in headers_map else value.decode()
-    return {"status": response["status"], "body": response["body"], "headers": headers_map}
-
-
-def comparable(response: dict) -> dict:
-    headers = {name: value for name, value in response["headers"].items() if name not in DJANGO_ONLY}
-    # Django's LocaleMiddleware varies on Accept-Language and, as the session is looked
-    # at, SessionMiddleware on Cookie; the answer depends on neither.
-    vary = {part.strip().lower() for part in headers.pop(b"vary", "").split(",") if part.strip()}
-    return {**response, "headers": headers, "vary": vary - {"accept-language", "cookie"}}
 
 
 @pytest.fixture
@@ -59,8 +43,8 @@ async def test_it_answers_like_the_django_view(shop, group):
     account = await db(lambda: shop)()
     path = status_url(account, group)
 
-    django_answer = await get(router, path)
-    fast_answer = await get(fast, path)
+    django_answer = await asgi_get(router, path)
+    fast_answer = await asgi_get(fast, path)
 
     assert comparable(fast_answer) == comparable(django_answer)
     assert fast_answer["status"] == (200 if group in (None, "sales") else 404)
@@ -68,18 +52,18 @@ async def test_it_answers_like_the_django_view(shop, group):
 
 async def test_it_answers_304_like_the_django_view(shop):
     account = await db(lambda: shop)()
-    etag = (await get(fast, status_url(account)))["headers"][b"etag"]
+    etag = (await asgi_get(fast, status_url(account)))["headers"][b"etag"]
 
-    django_answer = await get(router, status_url(account), (b"if-none-match", etag.encode()))
-    fast_answer = await get(fast, status_url(account), (b"if-none-match", etag.encode()))
+    django_answer = await asgi_get(router, status_url(account), (b"if-none-match", etag.encode()))
+    fast_answer = await asgi_get(fast, status_url(account), (b"if-none-match", etag.encode()))
 
     assert fast_answer["status"] == 304
     assert comparable(fast_answer) == comparable(django_answer)
 
 
 async def test_an_unknown_key_answers_like_the_django_view():
-    django_answer = await get(router, "/widget/v1/no-such-key/status")
-    fast_answer = await get(fast, "/widget/v1/no-such-key/status")
+    django_answer = await asgi_get(router, "/widget/v1/no-such-key/status")
+    fast_answer = await asgi_get(fast, "/widget/v1/no-such-key/status")
 
     assert fast_answer["status"] == 404
     assert comparable(fast_answer) == comparable(django_answer)
@@ -97,7 +81,7 @@ async def test_a_host_django_would_refuse_is_left_to_django(shop):
 async def test_other_requests_reach_django_unchanged(shop):
     account = await db(lambda: shop)()
 
-    script = await get(fast, "/widget.js")
+    script = await asgi_get(fast, "/widget.js")
     answers = []
     for app in (fast, router):
         post = HttpCommunicator(app, "POST", status_url(account), headers=[HOST])
@@ -111,10 +95,10 @@ async def test_other_requests_reach_django_unchanged(shop):
 async def test_a_read_right_after_a_change_shows_it(shop):
     account = await db(lambda: shop)()
     seller = await db(lambda: account.operators.get(memberships__group__key="sales"))()
-    before = await get(fast, status_url(account, "sales"))
+    before = await asgi_get(fast, status_url(account, "sales"))
 
     await db(operator_set_status)(operator=seller, status=Status.OFFLINE, source="api")
-    after = await get(fast, status_url(account, "sales"))
+    after = await asgi_get(fast, status_url(account, "sales"))
 
     assert b'"status":"online"' in before["body"]
     assert b'"status":"offline"' in after["body"]
@@ -124,9 +108,9 @@ async def test_a_read_right_after_a_change_shows_it(shop):
 async def test_an_answer_follows_a_schedule_flip_without_any_write():
     with time_machine.travel(datetime(2026, 3, 2, 8, 59, 59, tzinfo=UTC), tick=False) as traveller:
         account = await db(make_open_monday_nine_to_five_with_someone_online)()
-        closed = await get(fast, status_url(account))
+        closed = await asgi_get(fast, status_url(account))
         traveller.move_to(datetime(2026, 3, 2, 9, 0, 1, tzinfo=UTC))
-        opened = await get(fast, status_url(account))
+        opened = await asgi_get(fast, status_url(account))
 
     assert b'"reason":"closed"' in closed["body"]
     assert b'"status":"online"' in opened["body"]

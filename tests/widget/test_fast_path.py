@@ -11,7 +11,6 @@ from asgiref.sync import sync_to_async
 from channels import consumer
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
-from channels.testing import HttpCommunicator
 from django.conf import settings as django_settings
 from django.core import checks
 from django.core.handlers.asgi import ASGIHandler
@@ -20,35 +19,13 @@ from accounts.models import Status
 from presence import dispatch, events, pipeline
 from tests.factories import make_account, make_group, make_operator, make_token
 from tests.presence.conftest import Socket, committed_db, token_headers
-from tests.widget.helpers import make_present, status_url
+from tests.widget.helpers import asgi_get, comparable, make_present, status_url
 from widget import asgi as widget_asgi
 from widget.asgi import EXPECTED_MIDDLEWARE, with_widget_status
 
 db = database_sync_to_async
-HOST = (b"host", b"127.0.0.1:8000")
-ORIGIN = (b"origin", b"https://shop.example")
 FORWARDED_HTTPS = (b"x-forwarded-proto", b"https")
-# Headers only Django's page machinery adds; meaningless for a JSON read.
-DJANGO_ONLY = {b"x-frame-options", b"content-language"}
 HSTS = "max-age=31536000; includeSubDomains; preload"
-
-
-async def get(app, path: str, *headers: tuple[bytes, bytes]) -> dict:
-    communicator = HttpCommunicator(app, "GET", path, headers=[HOST, ORIGIN, *headers])
-    response = await communicator.get_response(timeout=3)
-    await communicator.wait()
-    joined: dict[bytes, str] = {}
-    for name, value in response["headers"]:
-        key = name.lower()
-        joined[key] = f"{joined[key]}, {value.decode()}" if key in joined else value.decode()
-    return {"status": response["status"], "body": response["body"], "headers": joined}
-
-
-def comparable(response: dict) -> dict:
-    headers = {name: value for name, value in response["headers"].items() if name not in DJANGO_ONLY}
-    # LocaleMiddleware varies on Accept-Language and SessionMiddleware on Cookie; the answer depends on neither.
-    vary = {part.strip().lower() for part in headers.pop(b"vary", "").split(",") if part.strip()}
-    return {**response, "headers": headers, "vary": vary - {"accept-language", "cookie"}}
 
 
 @pytest.fixture
@@ -90,8 +67,8 @@ async def test_a_request_forwarded_as_https_gets_djangos_headers_with_hsts(apps,
     django_app, fast = apps
     path = status_url(shop, group)
 
-    django_answer = await get(django_app, path, FORWARDED_HTTPS)
-    fast_answer = await get(fast, path, FORWARDED_HTTPS)
+    django_answer = await asgi_get(django_app, path, FORWARDED_HTTPS)
+    fast_answer = await asgi_get(fast, path, FORWARDED_HTTPS)
 
     # It should answer exactly as Django does behind the proxy, Strict-Transport-Security included.
     assert comparable(fast_answer) == comparable(django_answer)
@@ -101,10 +78,10 @@ async def test_a_request_forwarded_as_https_gets_djangos_headers_with_hsts(apps,
 
 async def test_a_304_forwarded_as_https_gets_djangos_headers_with_hsts(apps, shop):
     django_app, fast = apps
-    etag = (await get(fast, status_url(shop), FORWARDED_HTTPS))["headers"][b"etag"]
+    etag = (await asgi_get(fast, status_url(shop), FORWARDED_HTTPS))["headers"][b"etag"]
 
-    django_answer = await get(django_app, status_url(shop), FORWARDED_HTTPS, (b"if-none-match", etag.encode()))
-    fast_answer = await get(fast, status_url(shop), FORWARDED_HTTPS, (b"if-none-match", etag.encode()))
+    django_answer = await asgi_get(django_app, status_url(shop), FORWARDED_HTTPS, (b"if-none-match", etag.encode()))
+    fast_answer = await asgi_get(fast, status_url(shop), FORWARDED_HTTPS, (b"if-none-match", etag.encode()))
 
     # It should answer the unchanged read as Django does.
     assert fast_answer["status"] == 304
@@ -118,8 +95,8 @@ async def test_a_plain_http_request_is_left_to_django_which_redirects(apps, shop
     django_app, fast = apps
     path = status_url(shop, "sales")
 
-    django_answer = await get(django_app, path, *forwarded)
-    fast_answer = await get(fast, path, *forwarded)
+    django_answer = await asgi_get(django_app, path, *forwarded)
+    fast_answer = await asgi_get(fast, path, *forwarded)
 
     # It should not answer it itself: Django redirects to HTTPS, permanently.
     assert fast_answer == django_answer
@@ -132,8 +109,8 @@ async def test_without_the_redirect_a_plain_http_answer_carries_no_hsts(apps, sh
     django_app = ASGIHandler()
     fast = with_widget_status(django_app)
 
-    django_answer = await get(django_app, status_url(shop))
-    fast_answer = await get(fast, status_url(shop))
+    django_answer = await asgi_get(django_app, status_url(shop))
+    fast_answer = await asgi_get(fast, status_url(shop))
 
     # It should leave HSTS to secure requests, as Django does.
     assert fast_answer["status"] == 200
