@@ -134,10 +134,13 @@ def operator_update(*, operator: Operator, actor: Operator | None = None, **fiel
     unknown = set(fields) - allowed
     if unknown:
         raise ValueError(f"unknown operator fields: {sorted(unknown)}")
-    problems = operator_change_problems(operator=operator, changes=fields, actor=actor)
+    # The rules and the effects compare with the stored row, not with ``operator``,
+    # which a caller (the admin's ModelForm) may already have changed.
+    stored = Operator.objects.filter(id=operator.id).first()
+    problems = operator_change_problems(operator=stored or operator, changes=fields, actor=actor)
     if problems:
         raise ValidationError(problems)
-    previous = Operator.objects.filter(id=operator.id).values("account_id", "is_active").first() or {}
+    previous = {"account_id": stored.account_id, "is_active": stored.is_active} if stored else {}
     for name, value in fields.items():
         setattr(operator, name, value)
     if "email" in fields:

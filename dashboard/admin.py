@@ -219,12 +219,9 @@ class OperatorAdmin(ServiceAdmin, UserAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
-            # The form already wrote its values onto ``obj``: the rules compare with the stored operator.
-            stored = Operator.objects.get(pk=obj.pk)
             account_services.operator_update(
-                operator=stored, actor=None, **_changed(form, account_services.OPERATOR_STAFF_FIELDS)
+                operator=obj, actor=None, **_changed(form, account_services.OPERATOR_STAFF_FIELDS)
             )
-            obj.status = stored.status
             return
         operator = account_services.operator_create(
             account=form.cleaned_data["account"],

@@ -361,3 +361,14 @@ def test_an_admin_may_send_the_owners_unchanged_email_with_other_changes(owner, 
     owner.refresh_from_db()
     # It should take the change: only a new e-mail is the owner's to make.
     assert owner.display_name == "The Boss"
+
+
+@pytest.mark.django_db
+def test_the_rules_compare_with_the_stored_operator_not_a_changed_copy(owner):
+    # What a ModelForm does before the admin calls the service: the new values are already on the object.
+    owner.role = Operator.Role.ADMIN
+    with pytest.raises(ValidationError) as error:
+        operator_update(operator=owner, actor=None, role=Operator.Role.ADMIN)
+    # It should still see the owner being demoted, and refuse.
+    assert problems_of(error) == {"role"}
+    assert Operator.objects.get(id=owner.id).role == Operator.Role.OWNER
