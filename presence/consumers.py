@@ -1,7 +1,10 @@
 """The operator WebSocket ``/ws/operator/``: thin, every decision is a service's."""
 
+import asyncio
 import json
 import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
 from channels.db import database_sync_to_async
@@ -24,6 +27,7 @@ CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN_ORIGIN = 4403
 CLOSE_LOGGED_OUT = 4000
 CLOSE_TOO_BIG = 1009
+CLOSE_INTERNAL_ERROR = 1011
 
 
 def _header(scope: dict, name: bytes) -> bytes | None:
@@ -57,7 +61,29 @@ def same_origin(scope: dict) -> bool:
 
 
 class OperatorConsumer(DirectDispatchMixin, AsyncWebsocketConsumer):
+    """Frames are answered one at a time, in the order they came: the answer
+    to a heartbeat tells the client that everything it sent before has been
+    handled. The heartbeat a frame carries is recorded when the frame arrives,
+    though, not when its turn comes: a status change waiting for the store (a
+    Redis outage, then its own retries) or for the process's one sync thread
+    must not hold back the heartbeats sent after it. Those heartbeats keep the
+    operator present; held back behind a status change stuck through a 20 s
+    freeze of Redis, they reached the store too late and the sweep switched a
+    heartbeating operator offline."""
+
     operator = None
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        # What is left to answer, in order, and the task answering it (while there is something).
+        self._steps: deque[Callable[[], Awaitable[None]]] = deque()
+        self._answering: asyncio.Task | None = None
+        self._failed = False
+        # A heartbeat heard but not yet being recorded (done once recorded), and
+        # the task recording heartbeats (while there are some): one touch in
+        # flight at a time; the frames that arrive meanwhile share the next one.
+        self._beat_due: asyncio.Future | None = None
+        self._recording: asyncio.Task | None = None
 
     async def connect(self) -> None:
         key = parse_authorization(_header(self.scope, b"authorization"))
@@ -101,6 +127,11 @@ class OperatorConsumer(DirectDispatchMixin, AsyncWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if self.operator is None or not hasattr(self, "groups"):
             return
+        # Everything sent before the close is handled first, as it would be if
+        # every frame waited for the one before it; then the connection ends.
+        for task in (self._answering, self._recording):
+            if task is not None:
+                await task
         for group in self.groups:
             await self.channel_layer.group_discard(group, self.channel_name)
         try:
@@ -113,32 +144,85 @@ class OperatorConsumer(DirectDispatchMixin, AsyncWebsocketConsumer):
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         raw = text_data if text_data is not None else bytes_data
         if raw is None or len(raw) > MAX_FRAME_BYTES:
-            await self.close(code=CLOSE_TOO_BIG)
+            self._in_order(lambda: self.close(code=CLOSE_TOO_BIG))
             return
         try:
             message = json_parse(raw)
         except InvalidJson:
-            await self._error("invalid_json")
+            self._in_order(lambda: self._error("invalid_json"))
             return
         kind = message.get("type") if isinstance(message, dict) else None
         if kind == "heartbeat":
-            await self._heartbeat()
-            await self._send({"type": "heartbeat_ack"})
+            heard = self._hear()
+            self._in_order(lambda: self._heartbeat_ack(heard))
         elif kind == "set_status":
             status = message.get("status")
             if status not in Status.values:
-                await self._error("invalid_status")
+                self._in_order(lambda: self._error("invalid_status"))
                 return
-            await self._heartbeat()
-            try:
-                await database_sync_to_async(services.operator_set_status)(
-                    operator=self.operator, status=status, source=self.source, device=self.device
-                )
-            except services.StatusChangeLimited as exc:
-                # The socket stays open: the client may switch again once the window has passed.
-                await self._send({"type": "error", "error": "rate_limited", "retry_after": exc.retry_after})
+            heard = self._hear()
+            self._in_order(lambda: self._set_status(status, heard))
         else:
-            await self._error("unknown_type")
+            self._in_order(lambda: self.receive_other(kind, message))
+
+    async def _heartbeat_ack(self, heard: asyncio.Future) -> None:
+        await heard
+        await self._send({"type": "heartbeat_ack"})
+
+    async def _set_status(self, status: str, heard: asyncio.Future) -> None:
+        # After its heartbeat is on record: an operator switching online is present.
+        await heard
+        try:
+            await database_sync_to_async(services.operator_set_status)(
+                operator=self.operator, status=status, source=self.source, device=self.device
+            )
+        except services.StatusChangeLimited as exc:
+            # The socket stays open: the client may switch again once the window has passed.
+            await self._send({"type": "error", "error": "rate_limited", "retry_after": exc.retry_after})
+
+    async def receive_other(self, kind: object, message: object) -> None:
+        """A frame this socket does not know; apps above extend the socket here."""
+        await self._error("unknown_type")
+
+    def _in_order(self, step: Callable[[], Awaitable[None]]) -> None:
+        """Answer a frame after every frame that came before it."""
+        self._steps.append(step)
+        if self._answering is None or self._answering.done():
+            self._answering = asyncio.create_task(self._answer_in_order())
+
+    async def _answer_in_order(self) -> None:
+        while self._steps:
+            step = self._steps[0]
+            try:
+                if not self._failed:
+                    await step()
+            except Exception:
+                # As when a consumer raises: the socket closes, and nothing the
+                # client sent after it is handled.
+                self._failed = True
+                logger.exception("operator socket of operator %s failed", self.operator.id)
+                await self.close(code=CLOSE_INTERNAL_ERROR)
+            finally:
+                self._steps.popleft()
+
+    def _hear(self) -> asyncio.Future:
+        """Record a heartbeat now, or as soon as the one being recorded is:
+        the future is done once a touch that started after this call is."""
+        if self._beat_due is None:
+            self._beat_due = asyncio.get_running_loop().create_future()
+            if self._recording is None or self._recording.done():
+                self._recording = asyncio.create_task(self._record_heartbeats())
+        return self._beat_due
+
+    async def _record_heartbeats(self) -> None:
+        while (recorded := self._beat_due) is not None:
+            self._beat_due = None
+            try:
+                await self._heartbeat()
+            except Exception as exc:
+                recorded.set_exception(exc)
+            else:
+                recorded.set_result(None)
 
     async def _heartbeat(self) -> None:
         try:

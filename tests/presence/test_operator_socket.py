@@ -1,6 +1,8 @@
 """The operator socket on the real ASGI router: several devices of one operator,
 colleagues watching, logouts and the grace period (travelled, never slept)."""
 
+import asyncio
+import threading
 from dataclasses import dataclass
 
 import pytest
@@ -159,6 +161,48 @@ async def test_closing_one_device_keeps_the_operator_online_and_closing_both_swe
         await colleague.close()
         await widget.close()
     assert await events_of(team.alice) == [("offline", "online", "dashboard"), ("online", "offline", "stale_sweep")]
+
+
+async def test_a_status_change_stuck_on_the_store_holds_back_no_heartbeat_sent_after_it(team, monkeypatch):
+    # A status change can take long: its chat box refresh waits for a frozen
+    # Redis, then for its retries. The app keeps heartbeating meanwhile; those
+    # heartbeats must reach the store, or the sweep switches it offline.
+    set_status, unfrozen = services.operator_set_status, threading.Event()
+
+    def set_status_then_wait_for_the_store(**kwargs: object) -> bool:
+        changed = set_status(**kwargs)
+        unfrozen.wait(timeout=30)
+        return changed
+
+    heard = asyncio.Event()
+    heartbeat = services.apresence_heartbeat
+
+    async def heartbeat_heard(**kwargs: object) -> None:
+        await heartbeat(**kwargs)
+        heard.set()
+
+    # The one sync thread is taken by the stuck change: this sweep runs beside it.
+    sweep_beside = database_sync_to_async(services.presence_sweep, thread_sensitive=False)
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+        phone = await connected(team.phone)
+        monkeypatch.setattr(services, "operator_set_status", set_status_then_wait_for_the_store)
+        monkeypatch.setattr(services, "apresence_heartbeat", heartbeat_heard)
+        try:
+            await phone.send({"type": "set_status", "status": "online"})
+            await phone.receive_until(is_status(team.alice.id, "online"))
+            clock.shift(GRACE - 10)
+            heard.clear()
+            await phone.send({"type": "heartbeat"})
+            await asyncio.wait_for(heard.wait(), timeout=5)
+            clock.shift(20)  # past the presence the heartbeats before the change gave
+            assert await sweep_beside() == 0
+        finally:
+            unfrozen.set()
+        # Answers still come in order: the heartbeat's after the status change's end.
+        await phone.receive_until(lambda m: m["type"] == "heartbeat_ack")
+        await phone.close()
+    assert await status_of(team.alice) == "online"
+    assert await events_of(team.alice) == [("offline", "online", "mobile")]
 
 
 async def test_connecting_devices_never_switches_an_operator_online(team):
