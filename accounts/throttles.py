@@ -15,10 +15,12 @@ logger = logging.getLogger(__name__)
 class LoginRateThrottle(SimpleRateThrottle):
     """Password guesses per client address.
 
-    Keyed by the connection's address only: ``X-Forwarded-For`` is set by the
-    client unless a proxy overwrites it, so trusting it would let a guesser pick
-    a fresh identity per request. Behind a proxy, Daphne's ``--proxy-headers``
-    puts the real client address in ``REMOTE_ADDR``.
+    Keyed by ``REMOTE_ADDR`` only, never by a header the client sends: it is
+    the client's address, also behind a reverse proxy, because
+    ``chatstatus.proxy`` puts it there from ``X-Forwarded-For`` only when the
+    connection comes from one of ``TRUSTED_PROXIES`` (read from the right, so a
+    guesser who writes the header gains no fresh identity). Without trusted
+    proxies every client behind one would share the proxy's budget.
     """
 
     scope = "login"

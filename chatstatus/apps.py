@@ -6,5 +6,6 @@ class ChatstatusAdminConfig(AdminConfig):
 
     def ready(self) -> None:
         super().ready()
-        # The project's own start-up checks (the admin config is the project's one app config).
-        from chatstatus import bodylimit  # noqa: F401
+        # The project's own start-up checks and the database metrics' hook (the admin config is the
+        # project's one app config).
+        from chatstatus import bodylimit, dbmetrics, graceful, proxy  # noqa: F401

@@ -5,6 +5,7 @@ value stops start-up with a message an operator can act on.
 """
 
 import os
+from ipaddress import IPv4Network, IPv6Network, ip_network
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -47,3 +48,37 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if value is None:
         return default
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def env_networks(name: str) -> tuple[IPv4Network | IPv6Network, ...]:
+    """Comma-separated addresses or CIDR networks (``10.0.0.0/8,127.0.0.1``); unset or empty: none."""
+    networks = []
+    for item in env_list(name, []):
+        try:
+            networks.append(ip_network(item, strict=False))
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"{name} must be comma-separated IP addresses or networks (CIDR), got {item!r}"
+            ) from None
+    return tuple(networks)
+
+
+def env_host_ports(name: str) -> tuple[tuple[str, int], ...]:
+    """Comma-separated ``host:port`` pairs (``[::1]:26379`` for IPv6); unset or empty: none."""
+    pairs = []
+    for item in env_list(name, []):
+        host, sep, port = item.rpartition(":")
+        host = host.removeprefix("[").removesuffix("]")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ImproperlyConfigured(f"{name} must be comma-separated host:port pairs, got {item!r}")
+        pairs.append((host, int(port)))
+    return tuple(pairs)
+
+
+def env_choice(name: str, default: str, *, choices: tuple[str, ...]) -> str:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    if value.strip().lower() not in choices:
+        raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value.strip().lower()

@@ -1,12 +1,14 @@
 """Channel-layer group names and publishing. Only services call ``publish``."""
 
 import logging
+import time
 
 from asgiref.sync import async_to_sync
 from channels.layers import BaseChannelLayer, get_channel_layer
 from django.conf import settings
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from chatstatus.metrics import PUBLISH_FAILURES, PUBLISH_RETRIES, PUBLISH_SECONDS, PUSHES_PUBLISHED, group_kind
 from presence.pipeline import publish_batch
 
 logger = logging.getLogger(__name__)
@@ -44,10 +46,16 @@ def publish_many(messages: list[tuple[str, dict]]) -> None:
     layer = get_channel_layer()
     if layer is None or not messages:
         return
+    started = time.perf_counter()
     try:
         async_to_sync(_send_all)(layer, messages)
     except Exception:
+        PUBLISH_FAILURES.inc()
         logger.exception("publish to %s failed", ", ".join(sorted({group for group, _message in messages})))
+        return
+    PUBLISH_SECONDS.observe(time.perf_counter() - started)
+    for group, _message in messages:
+        PUSHES_PUBLISHED.labels(kind=group_kind(group)).inc()
 
 
 async def _send_all(layer: BaseChannelLayer, messages: list[tuple[str, dict]]) -> None:
@@ -58,4 +66,5 @@ async def _send_all(layer: BaseChannelLayer, messages: list[tuple[str, dict]]) -
         # retries: after a Redis restart its first use fails (and drops it),
         # which would lose these pushes. Once more, on a fresh connection
         # (a message already out goes twice; receivers ignore repeats).
+        PUBLISH_RETRIES.inc()
         await publish_batch(layer, messages)

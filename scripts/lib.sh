@@ -79,3 +79,22 @@ ensure_chromium() {
   fi
   command -v chromium >/dev/null 2>&1 || die "the browser tests need Debian's chromium: apt-get install chromium"
 }
+
+# Debian's nginx and redis-sentinel for the production recipe test and the
+# Sentinel drill (tests/production, tests/drills/test_sentinel.py). The tests
+# run them from their own temporary configuration; the system's services are
+# neither configured nor started here.
+ensure_apt_binary() {
+  local binary="$1" package="$2"
+  if command -v "$binary" >/dev/null 2>&1 || [ -x "/usr/sbin/$binary" ]; then return 0; fi
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing Debian's $package for the production tests"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$package" >/dev/null
+  fi
+  command -v "$binary" >/dev/null 2>&1 || [ -x "/usr/sbin/$binary" ] \
+    || die "the production tests need Debian's $package: apt-get install $package"
+}
+
+ensure_nginx() { ensure_apt_binary nginx nginx; }
+ensure_redis_sentinel() { ensure_apt_binary redis-sentinel redis-sentinel; }

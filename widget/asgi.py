@@ -60,6 +60,7 @@ EXPECTED_MIDDLEWARE = (
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "chatstatus.logs.RequestLogContextMiddleware",  # hands the request to the log context; no header
     "dashboard.middleware.PrivatePagesMiddleware",
     "dashboard.middleware.PagePolicyMiddleware",
     "dashboard.middleware.OperatorLanguageMiddleware",

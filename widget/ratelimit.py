@@ -1,18 +1,35 @@
-"""Fixed-window rate limits, counted in the presence store (Redis in
-production, process memory when embedded).
+"""Rate limits of the public widget endpoints.
 
-A window is ``period`` seconds long and aligned to the epoch, so every process
-counts into the same key. A fixed window lets a burst of 2 × limit straddle a
-boundary; for abuse control of public endpoints that is good enough and costs
-one round trip per limit. ``aratelimit_hit`` counts from an event loop (each
-widget socket's connect) without a hop to a thread.
+Two mechanisms, each for what it fits:
+
+* ``ratelimit_hit`` / ``aratelimit_hit``: fixed-window counters in the presence
+  store (Redis in production, process memory when embedded), shared by every
+  process. A window is ``period`` seconds long and aligned to the epoch, so
+  every process counts into the same key. A fixed window lets a burst of
+  2 × limit straddle a boundary; for abuse control of public endpoints that is
+  good enough and costs one round trip per limit. For what is rare and costly
+  (an offline message: a database row and an e-mail). An unreachable store
+  lets the hit through.
+* ``LocalLimiter``: a token bucket per client in this process's memory. For
+  what is frequent and cheap (a widget socket's connect): no Redis round trip
+  per connect, and nothing to lose when the store is slow or down — the limit
+  holds, it never turns into "allow everything". Each web process keeps its
+  own buckets, so the budget of one address over the whole site is the
+  per-process budget times the number of processes behind the balancer; the
+  per-process budget is set for what one process can take.
+
+Clients are counted by address; an IPv6 client by its /64, which is what one
+household or device gets (``client_key``).
 """
 
 import hashlib
+import ipaddress
 import logging
 import math
+import threading
 import time
-from collections.abc import Iterator
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from presence.store import StoreUnavailable, get_store
@@ -71,3 +88,57 @@ def _retry_after(*, limits: tuple[Limit, ...], counts: list[int], now: float) ->
         if count > limit.count
     ]
     return max(waits, default=None)
+
+
+def client_key(address: str) -> str:
+    """The identity a client is counted by: its IPv4 address, or its IPv6 /64."""
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.IPv6Network((parsed, 64), strict=False))
+    return str(parsed)
+
+
+class LocalLimiter:
+    """Token buckets per client, in this process: ``limit.count`` hits at once,
+    refilled at ``limit.count`` per ``limit.period`` seconds.
+
+    At most ``max_clients`` buckets are kept, least recently used dropped
+    first, so a flood from many addresses costs bounded memory (a dropped
+    bucket starts full again: the cost of the bound). Thread-safe; on an event
+    loop a hit is a few dictionary operations and never waits.
+    """
+
+    def __init__(self, *, limit: Limit, max_clients: int = 100_000, clock: Callable[[], float] = time.monotonic):
+        self.limit = limit
+        self.max_clients = max_clients
+        self.clock = clock
+        self._rate = limit.count / limit.period
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # key → (tokens, at)
+        self._lock = threading.Lock()
+
+    def hit(self, ident: str) -> int | None:
+        """Spend one token of ``ident``'s bucket: None when allowed, else the
+        whole seconds until a token is back (for ``Retry-After``)."""
+        key = client_key(ident)
+        now = self.clock()
+        with self._lock:
+            tokens, at = self._buckets.pop(key, (float(self.limit.count), now))
+            tokens = min(float(self.limit.count), tokens + (now - at) * self._rate)
+            allowed = tokens >= 1
+            if allowed:
+                tokens -= 1
+            self._buckets[key] = (tokens, now)
+            if len(self._buckets) > self.max_clients:
+                self._buckets.popitem(last=False)
+        if allowed:
+            return None
+        return max(1, math.ceil((1 - tokens) / self._rate))
+
+    def reset(self) -> None:
+        with self._lock:
+            self._buckets.clear()

@@ -15,6 +15,7 @@ PRODUCTION_ENV = {
     "REDIS_URL": "redis://127.0.0.1:6379/0",
     "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/test",
     "SECURE_HTTPS": "1",
+    "TRUSTED_PROXIES": "10.0.0.0/8",
 }
 
 
@@ -36,6 +37,16 @@ BAD_VALUES = [
     ("DEBUG", "maybe"),
     ("REDIS_URL", "localhost:6379"),
     ("SECRET_KEY", "short"),
+    ("TRUSTED_PROXIES", "10.0.0.0/33"),
+    ("TRUSTED_PROXIES", "nginx"),
+    ("METRICS_ALLOW_FROM", "everyone"),
+    ("METRICS_TOKEN", "too-short"),
+    ("METRICS_LISTEN", "9101"),
+    ("REDIS_SENTINELS", "sentinel-a"),
+    ("REDIS_SENTINELS", "sentinel-a:port"),
+    ("REDIS_SENTINEL_MASTER", "mymaster"),  # without REDIS_SENTINELS
+    ("SHUTDOWN_DRAIN_SECONDS", "forever"),
+    ("LOG_FORMAT", "xml"),
 ]
 
 
@@ -76,3 +87,44 @@ def test_the_documented_production_settings_pass_the_deployment_checks():
     result = manage("check", "--deploy", "--fail-level", "WARNING", **PRODUCTION_ENV)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_sentinels_need_the_master_s_name():
+    result = manage("check", REDIS_SENTINELS="127.0.0.1:26379,127.0.0.1:26380")
+    assert result.returncode != 0
+    assert "REDIS_SENTINEL_MASTER" in result.stderr
+
+
+def test_sentinels_configure_every_redis_user():
+    code = (
+        "from django.conf import settings as s;"
+        "print(s.EMBEDDED, s.CHANNEL_LAYERS['default']['CONFIG']['hosts'][0]['master_name'],"
+        "s.CACHES['default']['BACKEND'], s.CELERY_BROKER_URL, s.CELERY_BROKER_TRANSPORT_OPTIONS['master_name'],"
+        "s.REDIS_SENTINELS)"
+    )
+    result = manage(
+        "shell",
+        "-v",
+        "0",
+        "-c",
+        code,
+        REDIS_SENTINELS="127.0.0.1:26379,[::1]:26380",
+        REDIS_SENTINEL_MASTER="chat",
+        REDIS_URL="redis://:pw@ignored:1/3",
+        DATABASE_URL="postgres://postgres@127.0.0.1:5432/test",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().split(maxsplit=4) == [
+        "False",
+        "chat",
+        "chatstatus.cache.SentinelRedisCache",
+        "sentinel://:pw@127.0.0.1:26379/3;sentinel://:pw@[::1]:26380/3",
+        "chat (('127.0.0.1', 26379), ('::1', 26380))",
+    ]
+
+
+def test_behind_https_without_trusted_proxies_the_deployment_check_warns():
+    env = {key: value for key, value in PRODUCTION_ENV.items() if key != "TRUSTED_PROXIES"}
+    result = manage("check", "--deploy", "--fail-level", "WARNING", **env)
+    assert result.returncode != 0
+    assert "chatstatus.W002" in result.stdout + result.stderr

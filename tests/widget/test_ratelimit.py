@@ -1,4 +1,4 @@
-"""The fixed-window counter behind the widget's rate limits."""
+"""The widget's rate limits: the store's fixed-window counter, and the in-process token bucket."""
 
 import asyncio
 from datetime import UTC, datetime, timedelta
@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 import time_machine
 
 from presence.store import StoreUnavailable, get_store
-from widget.ratelimit import Limit, aratelimit_hit, ratelimit_hit
+from widget.consumers import CONNECT_LIMIT
+from widget.ratelimit import Limit, LocalLimiter, aratelimit_hit, client_key, ratelimit_hit
 
 LIMITS = (Limit(count=2, period=60), Limit(count=4, period=3600))
 START = datetime(2026, 3, 2, 10, 0, 0, tzinfo=UTC)
@@ -63,3 +64,87 @@ def test_sockets_and_requests_count_into_the_same_windows():
         third = asyncio.run(aratelimit_hit(scope="t", ident="a", limits=LIMITS))
 
     assert (first, second, third) == (None, None, 40)
+
+
+# --- the in-process token bucket of widget socket connects ---------------------------------
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_one_address_may_open_300_widget_sockets_at_once_and_the_301st_waits_a_moment():
+    limiter = LocalLimiter(limit=CONNECT_LIMIT, clock=Clock())
+
+    answers = [limiter.hit("198.51.100.7") for _ in range(301)]
+
+    # It should let an office or a carrier's address open 300 at once, then hold it.
+    assert answers[:300] == [None] * 300
+    assert answers[300] == 1
+
+
+def test_a_flood_from_one_address_is_held_to_the_refill_rate():
+    clock = Clock()
+    limiter = LocalLimiter(limit=CONNECT_LIMIT, clock=clock)
+    for _ in range(300):
+        limiter.hit("198.51.100.7")
+
+    allowed = 0
+    for _ in range(600):  # one attempt every 10 ms for 6 s
+        clock.now += 0.01
+        allowed += limiter.hit("198.51.100.7") is None
+
+    # It should allow 5 a second (300 a minute), not 100 a second (29 or 30: floating-point time).
+    assert 29 <= allowed <= 30
+
+
+def test_a_full_minute_refills_the_bucket_and_other_addresses_are_not_touched():
+    clock = Clock()
+    limiter = LocalLimiter(limit=CONNECT_LIMIT, clock=clock)
+    for _ in range(301):
+        limiter.hit("198.51.100.7")
+
+    other = limiter.hit("198.51.100.8")
+    clock.now += 60
+    again = [limiter.hit("198.51.100.7") for _ in range(300)]
+
+    assert other is None
+    assert again == [None] * 300
+
+
+def test_an_ipv6_client_is_counted_by_its_64():
+    limiter = LocalLimiter(limit=Limit(count=2, period=60), clock=Clock())
+
+    answers = [limiter.hit("2001:db8:1:2::1"), limiter.hit("2001:db8:1:2::ffff"), limiter.hit("2001:db8:1:2:a::9")]
+    elsewhere = limiter.hit("2001:db8:1:3::1")
+
+    assert answers == [None, None, 30]
+    assert elsewhere is None
+    assert client_key("::ffff:192.0.2.1") == "192.0.2.1"
+
+
+def test_the_buckets_are_bounded_in_number():
+    limiter = LocalLimiter(limit=CONNECT_LIMIT, max_clients=100, clock=Clock())
+
+    for n in range(1000):
+        limiter.hit(f"10.0.{n // 256}.{n % 256}")
+
+    assert len(limiter._buckets) == 100
+
+
+def test_the_connect_limit_needs_no_store_and_holds_while_the_store_is_down(monkeypatch):
+    def broken(*args, **kwargs):
+        raise StoreUnavailable("store down")
+
+    monkeypatch.setattr(get_store(), "count", broken)
+    monkeypatch.setattr(get_store(), "acount", broken)
+    limiter = LocalLimiter(limit=Limit(count=3, period=60), clock=Clock())
+
+    answers = [limiter.hit("198.51.100.7") for _ in range(4)]
+
+    # It should neither fail nor let everything through.
+    assert answers == [None, None, None, 20]

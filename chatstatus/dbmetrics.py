@@ -1,0 +1,34 @@
+"""Database queries counted and timed (``chatstatus_db_*``), on every connection.
+
+Django's public hook for it: an execute wrapper (``connection.execute_wrapper``)
+installed on each new connection (``connection_created``). One wrapper for
+every backend, so the embedded mode's SQLite is measured like PostgreSQL.
+"""
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from django.db.backends.signals import connection_created
+from django.dispatch import receiver
+
+from chatstatus.metrics import DB_ERRORS, DB_QUERIES, DB_QUERY_SECONDS
+
+
+def _measured(execute: Callable, sql: str, params: Any, many: bool, context: dict) -> Any:
+    vendor = context["connection"].vendor
+    started = time.perf_counter()
+    try:
+        return execute(sql, params, many, context)
+    except Exception as exc:
+        DB_ERRORS.labels(vendor=vendor, type=type(exc).__name__).inc()
+        raise
+    finally:
+        DB_QUERIES.labels(vendor=vendor).inc()
+        DB_QUERY_SECONDS.labels(vendor=vendor).observe(time.perf_counter() - started)
+
+
+@receiver(connection_created, dispatch_uid="chatstatus.dbmetrics")
+def _measure_connection(sender: object, connection: Any, **kwargs: object) -> None:
+    if _measured not in connection.execute_wrappers:
+        connection.execute_wrappers.append(_measured)
