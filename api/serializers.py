@@ -10,7 +10,15 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from accounts.models import MAX_ALLOWED_ORIGINS, Account, Operator, Status
+from accounts.models import (
+    AUTO_MESSAGE_MAX,
+    BUSY_AFTER_MAX,
+    BUSY_AFTER_MIN,
+    MAX_ALLOWED_ORIGINS,
+    Account,
+    Operator,
+    Status,
+)
 from presence.models import Source, StatusEvent
 
 # Ids are bigints in the database; a larger number can only be a mistake.
@@ -21,14 +29,26 @@ MAX_ID = 2**63 - 1
 # type each field has; a value of another type is the caller's mistake, named.
 
 
-class StrictCharField(serializers.CharField):
+class MaxLengthAsSent:
+    """The documented maxLength holds for the text as sent. DRF checks it
+    after trimming, so a longer text with white space around it (or only
+    white space, on a field that may be blank) would pass, though the
+    schema says it is refused."""
+
+    def run_validation(self, data=serializers.empty):
+        if isinstance(data, str) and self.max_length is not None and len(data) > self.max_length:
+            self.fail("max_length", max_length=self.max_length)
+        return super().run_validation(data)
+
+
+class StrictCharField(MaxLengthAsSent, serializers.CharField):
     def to_internal_value(self, data):
         if not isinstance(data, str):
             self.fail("invalid")
         return super().to_internal_value(data)
 
 
-class StrictEmailField(serializers.EmailField):
+class StrictEmailField(MaxLengthAsSent, serializers.EmailField):
     def to_internal_value(self, data):
         if not isinstance(data, str):
             self.fail("invalid")
@@ -242,10 +262,40 @@ class AccountSerializer(serializers.ModelSerializer):
         help_text=_("Websites allowed to open the live widget connection; empty = any."),
     )
     language = serializers.ChoiceField(choices=Account.Language.choices)
+    busy_after_seconds = StrictIntegerField(
+        min_value=BUSY_AFTER_MIN,
+        max_value=BUSY_AFTER_MAX,
+        help_text=_("How long a visitor waits for a reply before the automatic busy message."),
+    )
+    # The model's max_length on a TextField is no validator: it is checked here.
+    # Stored as sent (conversations.texts trims it), so the limit is the one documented.
+    busy_message = StrictCharField(
+        max_length=AUTO_MESSAGE_MAX,
+        allow_blank=True,
+        trim_whitespace=False,
+        help_text=_("The busy message's text; empty: the built-in one, in the account's language."),
+    )
+    offline_message = StrictCharField(
+        max_length=AUTO_MESSAGE_MAX,
+        allow_blank=True,
+        trim_whitespace=False,
+        help_text=_("The offline message's text; empty: the built-in one, in the account's language."),
+    )
 
     class Meta:
         model = Account
-        fields = ["id", "widget_key", "name", "timezone", "stale_after_seconds", "allowed_origins", "language"]
+        fields = [
+            "id",
+            "widget_key",
+            "name",
+            "timezone",
+            "stale_after_seconds",
+            "allowed_origins",
+            "language",
+            "busy_after_seconds",
+            "busy_message",
+            "offline_message",
+        ]
         read_only_fields = ["id", "widget_key"]
 
 

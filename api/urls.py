@@ -3,6 +3,7 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from api.views import conversations as conversations_api
 from api.views import groups as groups_api
 from api.views import hours as hours_api
 from api.views import operators as api
@@ -28,4 +29,25 @@ urlpatterns = [
     path("v1/groups/<str:key>/opening-hours", hours_api.GroupOpeningHoursView.as_view(), name="group-opening-hours"),
     path("v1/opening-hours", hours_api.OpeningHoursView.as_view(), name="opening-hours"),
     path("v1/status-events", api.StatusEventListView.as_view(), name="status-events"),
+    path("v1/conversations", conversations_api.ConversationListView.as_view(), name="conversations"),
+    path(
+        "v1/conversations/<str:conversation_id>",
+        conversations_api.ConversationDetailView.as_view(),
+        name="conversation",
+    ),
+    path(
+        "v1/conversations/<str:conversation_id>/messages",
+        conversations_api.ConversationMessagesView.as_view(),
+        name="conversation-messages",
+    ),
+    path(
+        "v1/conversations/<str:conversation_id>/assign",
+        conversations_api.ConversationAssignView.as_view(),
+        name="conversation-assign",
+    ),
+    path(
+        "v1/conversations/<str:conversation_id>/close",
+        conversations_api.ConversationCloseView.as_view(),
+        name="conversation-close",
+    ),
 ]

@@ -1,14 +1,18 @@
 """The public widget endpoints in the OpenAPI document.
 
 They are plain Django views (no DRF: no session, no authentication, one
-selector each), so drf-spectacular does not see them; this post-processing
-hook adds them, with the limits the views and ``widget.forms`` enforce, so the
+selector or service each), so drf-spectacular does not see them; this
+post-processing hook adds them, with the limits the views and their forms
+(``conversations.forms`` for the offline form) enforce, so the
 document describes every JSON endpoint a website or an app can call and
 schemathesis checks them against it.
 """
 
-from widget.forms import EMAIL_MAX, GROUP_MAX, MESSAGE_MAX, NAME_MAX, PAGE_URL_MAX
-from widget.views import GROUP_KEY_MAX, MESSAGE_BODY_MAX
+from conversations.forms import EMAIL_MAX, GROUP_MAX
+from conversations.models import BODY_MAX as MESSAGE_MAX
+from conversations.models import NAME_MAX, PAGE_URL_MAX
+from conversations.views import OFFLINE_FORM_MAX_BYTES as MESSAGE_BODY_MAX
+from widget.views import GROUP_KEY_MAX
 
 TAG = "widget (public)"
 ERROR = {
@@ -89,7 +93,7 @@ PATHS = {
         "post": {
             "operationId": "widget_message_create",
             "tags": [TAG],
-            "summary": "Leave a message (the offline form)",
+            "summary": "Leave a message (the offline form of older widget scripts): starts a conversation",
             "description": f"No authentication, any origin. Bodies over {MESSAGE_BODY_MAX} bytes are refused "
             "(413); a visitor's address may send 5 a minute and 30 an hour (429).",
             "security": [],
@@ -97,7 +101,8 @@ PATHS = {
             "requestBody": {"required": True, "content": {"application/json": {"schema": MESSAGE}}},
             "responses": {
                 "201": _answer(
-                    "Stored.", {"type": "object", "properties": {"id": {"type": "integer"}}, "required": ["id"]}
+                    "Stored: the id of the conversation it started.",
+                    {"type": "object", "properties": {"id": {"type": "integer"}}, "required": ["id"]},
                 ),
                 "400": _answer("Invalid JSON or fields.", ERROR),
                 "404": _answer("Unknown widget key.", ERROR),

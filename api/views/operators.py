@@ -4,17 +4,14 @@ check the caller, translate the request and call one service or selector."""
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 
 from django.conf import settings
 from django.contrib.auth import logout as session_logout
 from django.db import transaction
 from django.http import Http404
-from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, status
-from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import AllowAny
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
@@ -45,6 +42,7 @@ from api.views.base import (
     AUTHENTICATED,
     AdminApiView,
     ApiView,
+    NewestFirstPagination,
     PresenceUnavailable,
     StrictJSONParser,
     device_of,
@@ -325,46 +323,8 @@ class OperatorStatusView(AdminApiView):
 # --- audit trail (admins) ---------------------------------------------------------------------
 
 
-class StatusEventPagination(CursorPagination):
+class StatusEventPagination(NewestFirstPagination):
     ordering = ("-at", "-id")
-    page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 500
-
-    def get_page_size(self, request) -> int:
-        # Stricter than DRF's (which quietly falls back to the default): a bad
-        # size is the caller's mistake and is named.
-        raw = request.query_params.get(self.page_size_query_param)
-        if raw is None:
-            return self.page_size
-        if len(raw) > 6 or not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= self.max_page_size:
-            message = _("A whole number from 1 to %(max)d.") % {"max": self.max_page_size}
-            raise exceptions.ValidationError({self.page_size_query_param: [message]})
-        return int(raw)
-
-    def decode_cursor(self, request):
-        cursor = super().decode_cursor(request)
-        if cursor is None or cursor.position is None:
-            return cursor
-        # The position is compared with a datetime column: a forged one must be
-        # a bad cursor (404, like any other forged cursor), not a database
-        # error. Given in UTC, as the cursors this API writes are: an offset
-        # PostgreSQL refuses (beyond ±15:59) or a moment past year 9999 in UTC
-        # (9999-12-31T23:00-14:00, which SQLite's adapter cannot convert)
-        # would fail in the query.
-        moment = _utc_moment(cursor.position)
-        if moment is None:
-            raise exceptions.NotFound(self.invalid_cursor_message)
-        return cursor._replace(position=moment.isoformat())
-
-
-def _utc_moment(value: str) -> datetime | None:
-    """An aware ISO 8601 moment as UTC; None for anything else."""
-    try:
-        moment = parse_datetime(value)
-        return moment.astimezone(UTC) if moment is not None and moment.tzinfo is not None else None
-    except (ValueError, OverflowError):
-        return None
 
 
 class StatusEventListView(AdminApiView):

@@ -1,10 +1,12 @@
 """Fixtures for the REST API tests: JSON clients authenticated as someone."""
 
 import pytest
+from django.conf import settings
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from accounts.throttles import LoginRateThrottle
+from tests.conversations.conftest import clock  # noqa: F401 (a fixture)
 from tests.factories import make_account, make_operator, make_token, owner_of
 
 # Addresses the test clients come from (Django's test client; an ASGI client).
@@ -21,6 +23,16 @@ def fresh_login_throttle():
     cache.delete_many(login_throttle_keys())
     yield
     cache.delete_many(login_throttle_keys())
+
+
+@pytest.fixture(autouse=True)
+def fresh_reply_throttle(clean_store):
+    """Every test starts with no operator replies counted. In production mode
+    they live under the test's Redis prefix, which ``clean_store`` empties; the
+    embedded mode's memory cache outlives tests, and SQLite hands a later
+    test's operator the same id."""
+    if settings.EMBEDDED:
+        cache.clear()
 
 
 class JsonClient(APIClient):

@@ -13,6 +13,7 @@ import pytest
 
 from api import urls as api_urls
 from tests.api.conftest import JsonClient, session_client, token_client
+from tests.conversations.conftest import visitor_writes
 from tests.factories import make_group, make_operator, owner_of
 
 HOURS = {"enabled": True, "timezone": "Europe/Prague", "weekly": {"monday": [{"from": "09:00", "to": "17:00"}]}}
@@ -30,6 +31,12 @@ def admins(code: int) -> dict[str, int]:
 def admins_on_object(code: int) -> dict[str, int]:
     """Admin-only endpoint on an object of the first account."""
     return {"owner": code, "admin": code, "agent": 403, "anonymous": 401, "stranger": 404}
+
+
+def everyone_on_object(code: int) -> dict[str, int]:
+    """Endpoint for every operator on an object of the first account (the agent is in no group: rule 6 lets
+    them open every conversation)."""
+    return {"owner": code, "admin": code, "agent": code, "anonymous": 401, "stranger": 404}
 
 
 @dataclass(frozen=True)
@@ -67,7 +74,31 @@ TABLE = [
     Row("get", "/api/v1/groups/{group}/opening-hours", admins_on_object(200)),
     Row("put", "/api/v1/groups/{group}/opening-hours", admins_on_object(200), HOURS),
     Row("get", "/api/v1/status-events", admins(200)),
+    Row("get", "/api/v1/conversations", everyone(200)),
+    Row("get", "/api/v1/conversations/{conversation}", everyone_on_object(200)),
+    Row(
+        "post",
+        "/api/v1/conversations/{conversation}/messages",
+        everyone_on_object(201),
+        {"body": "Hi", "client_id": "m1"},
+    ),
+    Row("post", "/api/v1/conversations/{conversation}/assign", everyone_on_object(200), {"operator": None}),
+    Row("post", "/api/v1/conversations/{conversation}/close", everyone_on_object(200)),
 ]
+
+# The table's placeholders and the path parameters they stand for (``<str:NAME>``
+# in the URL patterns, ``{NAME}`` in the OpenAPI document).
+PARAMETERS = {"{operator}": "operator_id", "{group}": "key", "{conversation}": "conversation_id"}
+# Requests that carry no body (whatever is sent is ignored).
+NO_BODY = {"/api/v1/auth/logout", "/api/v1/conversations/{conversation}/close"}
+
+
+def schema_path(path: str) -> str:
+    """A path of the table as the OpenAPI document spells it."""
+    for placeholder, name in PARAMETERS.items():
+        path = path.replace(placeholder, "{" + name + "}")
+    return path
+
 
 ROLES = ["owner", "admin", "agent", "anonymous", "stranger"]
 
@@ -80,10 +111,12 @@ def cases():
 
 def test_the_table_covers_every_api_route():
     routes = {str(pattern.pattern) for pattern in api_urls.urlpatterns} - {"docs/"}
-    tabled = {
-        row.path.removeprefix("/api/").replace("{operator}", "<str:operator_id>").replace("{group}", "<str:key>")
-        for row in TABLE
-    }
+    tabled = set()
+    for row in TABLE:
+        path = row.path.removeprefix("/api/")
+        for placeholder, name in PARAMETERS.items():
+            path = path.replace(placeholder, f"<str:{name}>")
+        tabled.add(path)
     assert routes == tabled
 
 
@@ -92,9 +125,10 @@ def test_each_role_gets_the_expected_status(account, account_admin_agent, other_
     owner, admin, agent = account_admin_agent
     target = make_operator(account=account, name="Target")
     group = make_group(account=account, key="sales", members=[target])
+    conversation = visitor_writes(account, "Hello?", client_id="matrix").conversation
     caller = {"owner": owner, "admin": admin, "agent": agent, "stranger": owner_of(other_account)}.get(role)
     client = {"token": token_client, "session": session_client}[via](caller) if caller else JsonClient()
-    path = row.path.format(operator=target.id, group=group.key)
+    path = row.path.format(operator=target.id, group=group.key, conversation=conversation.id)
     response = getattr(client, row.method)(path, row.body)
     assert response.status_code == row.expected[role], response.content[:300]
 

@@ -5,11 +5,12 @@ import json
 import pytest
 from django.conf import settings
 
-from tests.api.test_permissions_matrix import TABLE
+from tests.api.test_permissions_matrix import NO_BODY, TABLE
+from tests.conversations.conftest import visitor_writes
 from tests.factories import make_group, make_operator
 
-# Every endpoint that reads a body (logout reads none, so it ignores any).
-WRITES = [row for row in TABLE if row.method in ("post", "put", "patch") and row.path != "/api/v1/auth/logout"]
+# Every endpoint that reads a body (logout and closing read none, so they ignore any).
+WRITES = [row for row in TABLE if row.method in ("post", "put", "patch") and row.path not in NO_BODY]
 
 # Bodies that are no JSON object a database can take: refused everywhere.
 BROKEN_BODIES = {
@@ -25,9 +26,15 @@ BROKEN_BODIES = {
 }
 # Objects with odd values: an endpoint refuses those in fields it reads and ignores the rest.
 ODD_BODIES = {
-    "a NUL character": b'{"display_name": "a\\u0000b", "name": "a\\u0000b", "device": "\\u0000", "email": "a@b.cz"}',
+    "a NUL character": b'{"display_name": "a\\u0000b", "name": "a\\u0000b", "device": "\\u0000", "email": "a@b.cz", '
+    b'"body": "a\\u0000b", "client_id": "a\\u0000", "busy_message": "\\u0000"}',
     "nulls everywhere": json.dumps(
-        dict.fromkeys(["status", "name", "email", "display_name", "key", "enabled", "weekly", "timezone", "members"])
+        dict.fromkeys(
+            [
+                *["status", "name", "email", "display_name", "key", "enabled", "weekly", "timezone", "members"],
+                *["body", "client_id", "operator", "busy_after_seconds", "busy_message", "offline_message"],
+            ]
+        )
     ).encode(),
     "wrong types everywhere": json.dumps(
         {
@@ -44,15 +51,32 @@ ODD_BODIES = {
             "stale_after_seconds": [],
             "allowed_origins": {"a": 1},
             "role": [],
+            "body": {"text": "hi"},
+            "client_id": ["a"],
+            "operator": "me",
+            "busy_after_seconds": "45",
+            "offline_message": [],
         }
     ).encode(),
     "huge strings": json.dumps(
         {
             name: "x" * 100_000
-            for name in ["status", "name", "email", "display_name", "key", "timezone", "device", "password", "role"]
+            for name in [
+                *["status", "name", "email", "display_name", "key", "timezone", "device", "password", "role"],
+                *["body", "client_id", "busy_message", "offline_message"],
+            ]
         }
     ).encode(),
-    "huge numbers": json.dumps({"members": [10**100], "stale_after_seconds": 10**100, "enabled": 10**100}).encode(),
+    "huge numbers": json.dumps(
+        {
+            "members": [10**100],
+            "stale_after_seconds": 10**100,
+            "enabled": 10**100,
+            "operator": 10**100,
+            "busy_after_seconds": 10**100,
+            "body": 10**100,
+        }
+    ).encode(),
 }
 
 
@@ -60,7 +84,8 @@ ODD_BODIES = {
 def world(account, as_owner):
     target = make_operator(account=account)
     make_group(account=account, key="sales", members=[target])
-    return {"operator": target.id, "group": "sales"}
+    conversation = visitor_writes(account, "Hello?", client_id="robust").conversation
+    return {"operator": target.id, "group": "sales", "conversation": conversation.id}
 
 
 def send(client, row, world, body: bytes):
@@ -114,3 +139,20 @@ def test_anonymous_callers_are_told_how_to_authenticate(anonymous, db):
 def test_malformed_token_headers_are_401(anonymous, db, header):
     response = anonymous.get("/api/v1/me", HTTP_AUTHORIZATION=header)
     assert response.status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "field"),
+    [
+        ("post", "/api/v1/me/heartbeat", {"device": "\t" + "d" * 80}, "device"),
+        ("patch", "/api/v1/account", {"name": "n" * 120 + " "}, "name"),
+        ("patch", "/api/v1/account", {"allowed_origins": [" " * 201]}, "allowed_origins"),
+        ("post", "/api/v1/operators", {"email": " " + "e" * 242 + "@example.com", "display_name": "E"}, "email"),
+    ],
+)
+def test_a_text_longer_than_documented_is_refused_even_if_trimmed_it_would_fit(as_owner, method, path, body, field):
+    response = getattr(as_owner, method)(path, body)
+
+    # It should hold the schema's maxLength for the text as sent.
+    assert response.status_code == 400
+    assert field in response.json()

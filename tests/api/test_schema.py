@@ -7,7 +7,8 @@ import pytest
 import yaml
 from django.core.management import call_command
 
-from tests.api.test_permissions_matrix import TABLE
+from conversations.payloads import ConversationPayload, MessagePayload, OperatorBrief, VisitorBrief
+from tests.api.test_permissions_matrix import TABLE, schema_path
 
 
 @pytest.fixture
@@ -33,8 +34,7 @@ def test_every_endpoint_and_method_is_documented(schema):
     documented = {(method, path) for path, item in schema["paths"].items() for method in item}
     for row in TABLE:
         if row.path.startswith("/api/v1/"):
-            path = row.path.replace("{operator}", "{operator_id}").replace("{group}", "{key}")
-            assert (row.method, path) in documented
+            assert (row.method, schema_path(row.path)) in documented
 
 
 def test_the_token_scheme_is_documented(schema):
@@ -52,6 +52,27 @@ def test_the_documented_shapes_name_the_contract_fields(schema):
     assert set(components["GroupRequest"]["properties"]) == {"key", "name", "members"}
     assert set(components["OpeningHoursRequest"]["properties"]) == {"enabled", "timezone", "weekly", "exceptions"}
     assert set(components["StatusEvent"]["properties"]) == {"id", "operator_id", "old", "new", "source", "device", "at"}
+    assert set(components["Account"]["properties"]) >= {"busy_after_seconds", "busy_message", "offline_message"}
+
+
+def test_conversations_are_documented_as_the_payloads_every_transport_sends(schema):
+    components = schema["components"]["schemas"]
+    # Every field of the payloads, the extra ones too (asks_email, avatar_url), all required.
+    for name, payload in [
+        ("Conversation", ConversationPayload),
+        ("Message", MessagePayload),
+        ("OperatorBrief", OperatorBrief),
+        ("VisitorBrief", VisitorBrief),
+    ]:
+        assert set(components[name]["properties"]) == set(payload.__annotations__), name
+        assert set(components[name]["required"]) == set(payload.__annotations__), name
+    detail = schema["paths"]["/api/v1/conversations/{conversation_id}"]["get"]["responses"]["200"]
+    parts = detail["content"]["application/json"]["schema"]["allOf"]
+    assert parts[0] == {"$ref": "#/components/schemas/Conversation"}
+    assert parts[1]["properties"]["messages"]["items"] == {"$ref": "#/components/schemas/Message"}
+    listed = schema["paths"]["/api/v1/conversations"]["get"]["responses"]["200"]["content"]["application/json"]
+    assert listed["schema"] == {"$ref": "#/components/schemas/PaginatedConversationList"}
+    assert set(components["PaginatedConversationList"]["properties"]) >= {"results", "next"}
 
 
 def test_the_docs_page_loads_nothing_from_another_host(anonymous, db):

@@ -18,6 +18,8 @@ from PIL import Image
 
 from accounts.models import Account, ApiToken, Operator, Status
 from accounts.services import operator_update
+from conversations import services as conversation_services
+from conversations.models import Conversation, Message, Visitor
 from groups.models import Group, Membership
 from hours.models import OpeningHours
 from hours.services import opening_hours_set
@@ -26,9 +28,7 @@ from presence.models import ChatBoxEvent, Source, StatusEvent
 from presence.services import chat_box_refresh, operator_set_status, presence_heartbeat
 from presence.store import OperatorRef, get_store
 from tests.factories import make_account, make_group, make_operator, make_token, owner_of
-from widget.models import OfflineMessage
 from widget.selectors import widget_account_forget
-from widget.services import offline_message_create
 
 WEEKLY = {"monday": [{"from": "09:00", "to": "17:00"}], "friday": [{"from": "22:00", "to": "06:00"}]}
 
@@ -37,7 +37,8 @@ WEEKLY = {"monday": [{"from": "09:00", "to": "17:00"}], "friday": [{"from": "22:
 class Tenant:
     """One account with an owner, an agent in a group, opening hours (stored but
     off, so the agent alone moves the chat box), an audit trail, an API token per
-    operator, a visitor's message and an avatar."""
+    operator, a visitor's offline-form message, a visitor's conversation with
+    the group that the agent answered, and an avatar."""
 
     account: Account
     owner: Operator
@@ -45,12 +46,22 @@ class Tenant:
     group: Group
     owner_token: str
     agent_token: str
+    conversation: Conversation
+    visitor_token: str
     # Strings that belong to this tenant only: none may show in the other's answers.
     private: list[str] = field(default_factory=list)
 
     @property
     def operator_ids(self) -> set[int]:
         return set(Operator.objects.filter(account=self.account).values_list("id", flat=True))
+
+    @property
+    def visitor_ids(self) -> set[int]:
+        return set(Visitor.objects.filter(account=self.account).values_list("id", flat=True))
+
+    @property
+    def conversation_ids(self) -> set[int]:
+        return set(Conversation.objects.filter(account=self.account).values_list("id", flat=True))
 
     def channel_groups(self) -> set[str]:
         """Every channel-layer group name of this tenant."""
@@ -88,12 +99,25 @@ def make_tenant(*, tag: str, name: str) -> Tenant:
         reason="operators_online",
         version=1,
     )
-    offline_message_create(
+    # The offline form of older widget scripts: a conversation of its own.
+    conversation_services.offline_form_submit(
         account_id=account.id,
         name=f"Yolanda {tag.title()}",
         email=f"yolanda@visitor-{tag}.example",
-        message=f"Secret order {tag} 4711",
+        body=f"Secret order {tag} 4711",
         group_key=group.key,
+    )
+    started = conversation_services.visitor_conversation_start(
+        account_id=account.id,
+        token=None,
+        body=f"Whisper {tag} 2718",
+        client_id=f"{tag}-first",
+        group_key=group.key,
+        name=f"Zeno {tag.title()}",
+        email=f"zeno@visitor-{tag}.example",
+    )
+    conversation_services.operator_message_post(
+        conversation_id=started.conversation.id, operator=agent, body=f"Answer {tag} 3141", client_id=f"{tag}-reply"
     )
     owner_token = make_token(owner, device=f"{tag}-owner-phone")
     agent_token = make_token(agent, device=f"{tag}-agent-phone", is_mobile=True)
@@ -118,8 +142,13 @@ def make_tenant(*, tag: str, name: str) -> Tenant:
         f"Yolanda {tag.title()}",
         f"visitor-{tag}.example",
         f"Secret order {tag}",
+        f"Zeno {tag.title()}",
+        f"Whisper {tag}",
+        f"Answer {tag}",
     ]
-    return Tenant(account, owner, agent, group, owner_token, agent_token, private)
+    return Tenant(
+        account, owner, agent, group, owner_token, agent_token, started.conversation, started.visitor_token, private
+    )
 
 
 @dataclass
@@ -142,6 +171,10 @@ class World:
             "b_key": self.b.group.key,
             "b_widget": self.b.account.widget_key,
             "b_avatar": self.b.owner.avatar.name,
+            "a_conversation": self.a.conversation.id,
+            "b_conversation": self.b.conversation.id,
+            "a_visitor_token": self.a.visitor_token,
+            "b_visitor_token": self.b.visitor_token,
         }
 
 
@@ -174,7 +207,18 @@ def tenant_state(tenant: Tenant) -> dict:
         "status_events": rows(StatusEvent.objects.filter(Q(account=account) | Q(operator__account=account))),
         "chat_box_events": rows(ChatBoxEvent.objects.filter(account=account)),
         "tokens": rows(ApiToken.objects.filter(operator__account=account)),
-        "messages": rows(OfflineMessage.objects.filter(Q(account=account) | Q(group__account=account))),
+        "visitors": rows(Visitor.objects.filter(account=account)),
+        "conversations": rows(
+            Conversation.objects.filter(
+                Q(account=account)
+                | Q(group__account=account)
+                | Q(visitor__account=account)
+                | Q(assignee__account=account)
+            )
+        ),
+        "conversation_messages": rows(
+            Message.objects.filter(Q(conversation__account=account) | Q(operator__account=account))
+        ),
         "present_until": store.present_until_map(account_id=account.id),
         "connections": {
             op_id: store.connections(ref=OperatorRef(account.id, op_id), now=now, ttl=10**6) for op_id in operator_ids

@@ -50,7 +50,6 @@ from tests.api.conftest import JsonClient
 from tests.isolation.conftest import Tenant, World, build_world, tenant_state, world_cleanup
 from tests.presence.conftest import Socket, committed_db, session_headers, token_headers
 from widget.consumers import CLOSE_NOT_FOUND
-from widget.models import OfflineMessage
 
 HOURS = {"enabled": True, "timezone": "Europe/Prague", "weekly": {"monday": [{"from": "09:00", "to": "17:00"}]}}
 QUIET = 0.3  # how long a socket must stay silent to count as hearing nothing (after a control message arrived)
@@ -105,6 +104,7 @@ class Probe:
     body: Body = None
     refused: bool = False  # names B's object: must be refused
     expect: tuple[int, ...] = ()  # public routes: the answers they may give
+    visitor: str | None = None  # the ``World.ids()`` key of the visitor token sent (X-Visitor-Token)
 
     def __str__(self) -> str:
         return f"{self.method.upper()} {self.path}"
@@ -180,6 +180,15 @@ DASHBOARD: dict[str, list[Probe]] = {
     "history/": [get("/history/"), get("/history/?operator={b_agent}")],
     "embed/": [get("/embed/"), post("/embed/", {"allowed_origins": "https://alphaqua.example"})],
     "inbox/": [get("/inbox/")],
+    "inbox/count.json": [get("/inbox/count.json")],
+    "inbox/list.json": [get("/inbox/list.json"), get("/inbox/list.json?view=closed")],
+    "inbox/<int:conversation_id>/": [get("/inbox/{b_conversation}/", refused=True)],
+    "inbox/<int:conversation_id>.json": [get("/inbox/{b_conversation}.json", refused=True)],
+    "inbox/<int:conversation_id>/messages": [
+        post("/inbox/{b_conversation}/messages", {"body": "Hijacked", "client_id": "iso-1"}, refused=True)
+    ],
+    "inbox/<int:conversation_id>/assign": [post("/inbox/{b_conversation}/assign", {"operator": ""}, refused=True)],
+    "inbox/<int:conversation_id>/close": [post("/inbox/{b_conversation}/close", refused=True)],
     "profile/": [
         get("/profile/"),
         post("/profile/", lambda i: {"form": "profile", "display_name": "Quintus A", "account": i["b_account"]}),
@@ -239,6 +248,36 @@ API: dict[str, list[Probe]] = {
     ],
     "api/v1/opening-hours": [get("/api/v1/opening-hours"), put("/api/v1/opening-hours", HOURS)],
     "api/v1/status-events": [get("/api/v1/status-events"), get("/api/v1/status-events?operator={b_agent}")],
+    "api/v1/conversations": [
+        get("/api/v1/conversations"),
+        get("/api/v1/conversations?assignee={b_agent}"),
+        get("/api/v1/conversations?status=open&assignee=none"),
+    ],
+    "api/v1/conversations/<str:conversation_id>": [
+        get("/api/v1/conversations/{b_conversation}", refused=True),
+        get("/api/v1/conversations/{b_conversation}?after=0", refused=True),
+        get("/api/v1/conversations/{a_conversation}"),
+    ],
+    "api/v1/conversations/<str:conversation_id>/messages": [
+        post("/api/v1/conversations/{b_conversation}/messages", {"body": "Hijacked", "client_id": "w1"}, refused=True),
+        # B's message's client_id on B's conversation: a retry would answer B's message.
+        post(
+            "/api/v1/conversations/{b_conversation}/messages",
+            {"body": "Answer", "client_id": "bravozulu-reply"},
+            refused=True,
+        ),
+        post("/api/v1/conversations/{a_conversation}/messages", {"body": "Hello from A", "client_id": "w2"}),
+    ],
+    "api/v1/conversations/<str:conversation_id>/assign": [
+        post("/api/v1/conversations/{b_conversation}/assign", {"operator": None}, refused=True),
+        post("/api/v1/conversations/{b_conversation}/assign", lambda i: {"operator": i["a_agent"]}, refused=True),
+        # B's agent is no assignee of A's conversation.
+        post("/api/v1/conversations/{a_conversation}/assign", lambda i: {"operator": i["b_agent"]}),
+    ],
+    "api/v1/conversations/<str:conversation_id>/close": [
+        post("/api/v1/conversations/{b_conversation}/close", refused=True),
+        post("/api/v1/conversations/{a_conversation}/close"),
+    ],
 }
 
 
@@ -304,6 +343,63 @@ PUBLIC: dict[str, Public] = {
             )
         ],
     ),
+    "widget/v1/<str:widget_key>/conversations": Public(
+        "a visitor writes to a website: B's visitor token and group key on A's website are worth nothing there "
+        "(a new visitor of A, a conversation of A's account)",
+        [
+            post(
+                "/widget/v1/{a_widget}/conversations",
+                lambda i: {"body": "Hello", "client_id": "walk-1", "group": i["b_key"]},
+                expect=(201,),
+                visitor="b_visitor_token",
+            ),
+            # B's first message's client_id with B's token: no replay of B's message on A's website.
+            post(
+                "/widget/v1/{a_widget}/conversations",
+                {"body": "Hello", "client_id": "bravozulu-first"},
+                expect=(201,),
+                visitor="b_visitor_token",
+            ),
+        ],
+    ),
+    "widget/v1/<str:widget_key>/conversations/current": Public(
+        "a visitor's own conversation: B's visitor token on A's website finds none",
+        [get("/widget/v1/{a_widget}/conversations/current", expect=(404,), visitor="b_visitor_token")],
+    ),
+    "widget/v1/<str:widget_key>/conversations/<int:conversation_id>/messages": Public(
+        "a visitor writes into their conversation: never into B's, whichever key and token are sent",
+        [
+            post(
+                "/widget/v1/{a_widget}/conversations/{b_conversation}/messages",
+                {"body": "Hijacked", "client_id": "walk-2"},
+                expect=(404,),
+                visitor="a_visitor_token",
+            ),
+            post(
+                "/widget/v1/{a_widget}/conversations/{b_conversation}/messages",
+                {"body": "Hijacked", "client_id": "walk-3"},
+                expect=(404,),
+                visitor="b_visitor_token",
+            ),
+            post(
+                "/widget/v1/{b_widget}/conversations/{b_conversation}/messages",
+                {"body": "Hijacked", "client_id": "walk-4"},
+                expect=(404,),
+                visitor="a_visitor_token",
+            ),
+        ],
+    ),
+    "widget/v1/<str:widget_key>/visitor": Public(
+        "a visitor names themselves: B's visitor token on A's website makes a new visitor of A, B's is untouched",
+        [
+            patch(
+                "/widget/v1/{a_widget}/visitor",
+                {"name": "Hijacked", "email": "hijack@example.com"},
+                expect=(200,),
+                visitor="b_visitor_token",
+            )
+        ],
+    ),
     "widget/demo/<str:widget_key>/": Public(
         "a page embedding a website's public widget",
         [get("/widget/demo/{b_widget}/", expect=(200,))],
@@ -326,7 +422,8 @@ ADMIN_OBJECTS: dict[str, Callable[[World], int]] = {
     "accounts.apitoken": lambda w: ApiToken.objects.filter(operator=w.b.agent).first().pk,
     "groups.group": lambda w: w.b.group.pk,
     "hours.openinghours": lambda w: OpeningHours.objects.filter(account=w.b.account).first().pk,
-    "widget.offlinemessage": lambda w: OfflineMessage.objects.filter(account=w.b.account).first().pk,
+    "conversations.conversation": lambda w: w.b.conversation.pk,
+    "conversations.visitor": lambda w: w.b.conversation.visitor_id,
     # Not a tenant's: the admin's permission groups.
     "auth.group": lambda w: AuthGroup.objects.get_or_create(name="Site editors")[0].pk,
 }
@@ -427,10 +524,29 @@ def operator_refs(node, refs: set[int] | None = None) -> set[int]:
                 refs.add(value)
             elif key == "members" and isinstance(value, list):
                 refs |= {item for item in value if isinstance(item, int)}
-            operator_refs(value, refs)
+            if key != "visitor":  # a visitor has an e-mail too, but is no operator (see conversation_refs)
+                operator_refs(value, refs)
     elif isinstance(node, list):
         for item in node:
             operator_refs(item, refs)
+    return refs
+
+
+def conversation_refs(node, refs: dict[str, set[int]] | None = None) -> dict[str, set[int]]:
+    """Visitor and conversation ids a JSON answer names."""
+    refs = {"visitors": set(), "conversations": set()} if refs is None else refs
+    if isinstance(node, dict):
+        if isinstance(node.get("visitor"), dict) and isinstance(node.get("id"), int):
+            refs["conversations"].add(node["id"])
+        for key, value in node.items():
+            if key == "visitor" and isinstance(value, dict) and isinstance(value.get("id"), int):
+                refs["visitors"].add(value["id"])
+            elif key == "conversation_id" and isinstance(value, int):
+                refs["conversations"].add(value)
+            conversation_refs(value, refs)
+    elif isinstance(node, list):
+        for item in node:
+            conversation_refs(item, refs)
     return refs
 
 
@@ -473,6 +589,9 @@ def b_traces(content: bytes, content_type: str, world: World, *, shows: tuple[st
         data = json.loads(content)
         traces += [f"operator id {op_id}" for op_id in operator_refs(data) - world.a.operator_ids]
         traces += [f"account id {acc_id}" for acc_id in account_refs(data) - {world.a.account.id}]
+        named = conversation_refs(data)
+        traces += [f"visitor id {v_id}" for v_id in named["visitors"] - world.a.visitor_ids]
+        traces += [f"conversation id {c_id}" for c_id in named["conversations"] - world.a.conversation_ids]
     return traces
 
 
@@ -516,13 +635,16 @@ def client_for(world: World, role: str, via: str) -> Client:
 def send(client: Client, probe: Probe, ids: dict):
     path = probe.path.format(**ids)
     body = fill_body(probe.body, ids)
+    headers = {"X-Visitor-Token": ids[probe.visitor]} if probe.visitor else None
     if isinstance(client, JsonClient):
-        return getattr(client, probe.method)(path, body)
+        return getattr(client, probe.method)(path, body, headers=headers)
     if probe.method == "get":
-        return client.get(path)
+        return client.get(path, headers=headers)
     if path.startswith(("/api/", "/widget/v1/")):
-        return client.generic(probe.method.upper(), path, json.dumps(body or {}), content_type="application/json")
-    return getattr(client, probe.method)(path, body or {})
+        return client.generic(
+            probe.method.upper(), path, json.dumps(body or {}), content_type="application/json", headers=headers
+        )
+    return getattr(client, probe.method)(path, body or {}, headers=headers)
 
 
 class Walk:
