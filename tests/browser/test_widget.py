@@ -22,7 +22,6 @@ from tests.browser.conftest import PHONE
 from tests.factories import make_account, make_operator, make_token
 from tests.live import free_port
 from tests.widget.helpers import make_present
-from widget.models import OfflineMessage
 
 ONLINE_TEXT = "Chat with us"
 OFFLINE_TEXT = "We\u2019re offline \u2014 leave us a message"
@@ -128,7 +127,7 @@ def computed(page, selector: str, properties: list[str]) -> dict[str, str]:
     )
 
 
-def test_the_bubble_follows_the_operator_live_and_takes_a_message(live_server, website, new_context, screenshot):
+def test_the_bubble_follows_the_operator_live_and_opens_the_chat(live_server, website, new_context, screenshot):
     account = make_account(name="Bike shop")
     operator = make_operator(account=account, status=Status.ONLINE, name="Jana")
     token = make_token(operator, device="laptop")
@@ -153,25 +152,21 @@ def test_the_bubble_follows_the_operator_live_and_takes_a_message(live_server, w
     expect(phone_bubble).to_have_text(OFFLINE_TEXT, timeout=1000)
     expect(page.locator("chatstatus-widget .w")).to_have_attribute("data-status", "offline")
 
+    # The panel is the chat (tests/browser/test_widget_chat.py), offline as online.
     bubble.click()
     panel = page.locator("chatstatus-widget .panel")
     expect(panel).to_be_visible()
     expect(panel.locator(".title")).to_have_text("Bike shop")
-    panel.locator("input[name=name]").fill("Petr Novák")
-    panel.locator("input[name=email]").fill("petr@example.com")
-    panel.locator("textarea[name=message]").fill("Is the blue gravel bike in stock?")
-    screenshot(page, "widget-offline-form-desktop")
-    panel.locator("button.send").click()
-    expect(panel.locator(".note")).to_have_text("Thank you! We\u2019ll get back to you soon.")
-    screenshot(page, "widget-offline-sent-desktop")
-
-    stored = OfflineMessage.objects.get(account=account)
-    assert (stored.name, stored.email) == ("Petr Novák", "petr@example.com")
-    assert stored.message == "Is the blue gravel bike in stock?"
-    assert stored.page_url == website.url + "/index.html"
+    expect(panel.locator(".intro")).to_have_text(
+        "Nobody can answer right now. Leave us a message and we\u2019ll get back to you by e-mail."
+    )
+    expect(panel.locator("textarea[name=message]")).to_be_focused()
+    expect(panel.locator("[role=log]")).to_have_attribute("aria-live", "polite")
+    screenshot(page, "widget-offline-chat-desktop")
 
     set_status_via_api(live_server.url, token, "online")
     expect(bubble).to_have_text(ONLINE_TEXT, timeout=1000)
+    expect(panel.locator(".intro")).to_have_text("We\u2019re here. Send us a message and we\u2019ll reply shortly.")
     assert seen == {"dialogs": [], "errors": []}
 
 
@@ -228,7 +223,7 @@ def test_hostile_page_css_does_not_change_the_widget(live_server, website, new_c
         expect(page.locator("chatstatus-widget .panel")).to_be_visible()
         looks[name] = {
             selector: computed(page, selector, properties)
-            for selector in (".bubble", ".panel", ".title", "input[name=email]", "textarea", "button.send", "label")
+            for selector in (".bubble", ".panel", ".title", ".intro", ".log", "textarea", "button.send")
         }
         looks[name]["host"] = page.evaluate(
             "() => { const r = document.querySelector('chatstatus-widget').getBoundingClientRect();"

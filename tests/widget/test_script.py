@@ -7,10 +7,11 @@ import pytest
 
 from tests.factories import make_account
 
-GZIP_BUDGET = 10 * 1024
+# The chat panel's budget (was 10 KB for the status badge and the offline form).
+GZIP_BUDGET = 12 * 1024
 
 
-def test_the_script_gzipped_fits_in_10_kb(client):
+def test_the_script_gzipped_fits_in_12_kb(client):
     response = client.get("/widget.js")
 
     assert response.status_code == 200
