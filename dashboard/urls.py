@@ -2,6 +2,7 @@ from django.urls import include, path
 
 from dashboard.views import groups as group_views
 from dashboard.views import hours as hours_views
+from dashboard.views import inbox as inbox_views
 from dashboard.views import pages as views
 from dashboard.views import password as password_views
 
@@ -21,7 +22,14 @@ dashboard_patterns = [
     path("hours/<slug:group_key>/", hours_views.hours_edit, name="group_hours"),
     path("history/", views.history, name="history"),
     path("embed/", views.widget_settings, name="widget"),
-    path("inbox/", views.inbox, name="inbox"),
+    path("inbox/", inbox_views.inbox, name="inbox"),
+    path("inbox/count.json", inbox_views.inbox_count, name="inbox_count"),
+    path("inbox/list.json", inbox_views.inbox_list, name="inbox_list"),
+    path("inbox/<int:conversation_id>/", inbox_views.inbox, name="inbox_conversation"),
+    path("inbox/<int:conversation_id>.json", inbox_views.conversation_json, name="inbox_conversation_json"),
+    path("inbox/<int:conversation_id>/messages", inbox_views.conversation_reply, name="inbox_reply"),
+    path("inbox/<int:conversation_id>/assign", inbox_views.conversation_assign, name="inbox_assign"),
+    path("inbox/<int:conversation_id>/close", inbox_views.conversation_close, name="inbox_close"),
     path("profile/", views.profile, name="profile"),
 ]
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.dates import WEEKDAYS as WEEKDAY_NAMES
@@ -18,6 +18,7 @@ from django.utils.translation import gettext_lazy
 
 from accounts.auth import session_device_tag
 from accounts.models import Status
+from conversations.selectors import conversations_waiting_count
 
 REASONS = {
     "operators_online": gettext_lazy("An operator is online"),
@@ -44,6 +45,22 @@ def dashboard_page(*, admin: bool = False) -> Callable:
         return wrapped
 
     return decorate
+
+
+def dashboard_json(view: Callable) -> Callable:
+    """The JSON endpoints of the dashboard's pages: a 401 for the signed out
+    (the page's script sends them to the log-in page), a 403 for site staff
+    without an account; never a redirect to an HTML page."""
+
+    @functools.wraps(view)
+    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if not request.user.is_authenticated:
+            return JsonResponse({"error": "unauthenticated"}, status=401)
+        if request.user.account_id is None:
+            return JsonResponse({"error": "forbidden"}, status=403)
+        return view(request, *args, **kwargs)
+
+    return wrapped
 
 
 def device_tag(request: HttpRequest) -> str:
@@ -84,8 +101,9 @@ def parse_moment(value: str | None) -> datetime.datetime | None:
     return datetime.datetime.fromisoformat(value) if value else None
 
 
-def page_config(request: HttpRequest) -> dict:
-    """What app.js needs: who I am, the heartbeat period and the texts it shows."""
+def page_config(request: HttpRequest, *, inbox_waiting: int) -> dict:
+    """What app.js and inbox.js need: who I am, the heartbeat period, the
+    inbox's count and the texts they show."""
     me = request.user
     return {
         "me": me.id,
@@ -94,6 +112,9 @@ def page_config(request: HttpRequest) -> dict:
         "ws_path": "/ws/operator/",
         "login_url": reverse("login"),
         "team_url": reverse("dashboard:team"),
+        "inbox_url": reverse("dashboard:inbox"),
+        "inbox_count_url": reverse("dashboard:inbox_count"),
+        "inbox_waiting": inbox_waiting,
         "texts": {
             "status": {value: str(label) for value, label in Status.choices},
             "reasons": {key: str(label) for key, label in REASONS.items()},
@@ -107,12 +128,23 @@ def page_config(request: HttpRequest) -> dict:
             "weekdays": [str(WEEKDAY_NAMES[index]) for index in range(7)],
             "copied": _("Copied"),
             "copy_failed": _("Select the text and copy it"),
+            "new_conversation": _("New conversation: %(name)s"),
+            "new_message": _("New message from %(name)s"),
+            "visitor": _("Visitor #%(id)s"),
+            "someone": _("Visitor"),
         },
     }
 
 
 def render_page(request: HttpRequest, template: str, context: dict | None = None, *, status: int = 200) -> HttpResponse:
-    context = {"me": request.user, "config": page_config(request), **(context or {})}
+    # The nav's count of conversations waiting for a reply, on every page (inbox.js keeps it live).
+    waiting = conversations_waiting_count(operator=request.user)
+    context = {
+        "me": request.user,
+        "config": page_config(request, inbox_waiting=waiting),
+        "inbox_waiting": waiting,
+        **(context or {}),
+    }
     return render(request, template, context, status=status)
 
 

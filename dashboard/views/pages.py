@@ -51,7 +51,6 @@ from hours.models import OpeningHours
 from presence import services
 from presence.models import Source, StatusEvent
 from presence.selectors import operator_connections, operators_present
-from widget.selectors import offline_message_list
 
 HISTORY_PAGE_SIZE = 50
 
@@ -374,18 +373,6 @@ def widget_settings(request: HttpRequest) -> HttpResponse:
         "nav": "widget",
     }
     return render_page(request, "dashboard/widget.html", context)
-
-
-# --- inbox -------------------------------------------------------------------------------
-
-
-@dashboard_page()
-def inbox(request: HttpRequest) -> HttpResponse:
-    account = request.user.account
-    page = Paginator(offline_message_list(operator=request.user), HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
-    tz = zoneinfo.ZoneInfo(account.timezone)
-    items = [{"message": m, "at": m.created_at.astimezone(tz)} for m in page.object_list]
-    return render_page(request, "dashboard/inbox.html", {"page": page, "items": items, "nav": "inbox"})
 
 
 # --- profile -------------------------------------------------------------------------------

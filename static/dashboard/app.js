@@ -196,6 +196,9 @@
       } else if (message.type === "chat_box") {
         showChatBox(message);
       }
+      // Every frame, hello included (a fresh start after a reconnect), for
+      // inbox.js: conversation, message and typing frames are its own.
+      document.dispatchEvent(new CustomEvent("chatstatus:frame", { detail: message }));
     });
     socket.addEventListener("close", function (event) {
       clearTimeout(heartbeatTimer);
@@ -235,6 +238,17 @@
     }
     return false;
   }
+
+  // inbox.js sends its frames (typing) through this page's one socket.
+  window.chatstatus = {
+    send: function (frame) {
+      if (socket && socket.readyState === WebSocket.OPEN) {
+        socket.send(JSON.stringify(frame));
+        return true;
+      }
+      return false;
+    },
+  };
 
   /* --- the status menu (WAI-ARIA menu button) ------------------------------------- */
 

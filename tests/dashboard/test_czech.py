@@ -15,8 +15,8 @@ from accounts.services import operator_update
 from hours.services import opening_hours_set
 from presence.models import Source
 from presence.services import operator_set_status
+from tests.conversations.conftest import visitor_writes
 from tests.factories import make_account, make_group, make_operator, owner_of
-from widget.models import OfflineMessage
 
 PO_FILE = Path(settings.BASE_DIR) / "locale" / "cs" / "LC_MESSAGES" / "django.po"
 # Shorter strings ("API", "Name") are too likely to turn up inside other words.
@@ -106,15 +106,17 @@ def team(db):
     for source in (Source.DASHBOARD, Source.STALE_SWEEP):
         operator_set_status(operator=owner, status=Status.ONLINE, source=Source.API)
         operator_set_status(operator=owner, status=Status.OFFLINE, source=source)
-    OfflineMessage.objects.create(
-        account=account,
-        group=group,
-        name="Karel",
-        email="karel@example.cz",
-        message="Dobrý den",
-        page_url="https://kavarna.cz/",
-    )
-    return {"account": account, "owner": owner, "agent": agent, "group": group, "other": make_account(name="Jinde")}
+    conversation = visitor_writes(
+        account, "Dobrý den", client_id="cz-1", group_key="prodej", name="Karel", page_url="https://kavarna.cz/"
+    ).conversation
+    return {
+        "account": account,
+        "owner": owner,
+        "agent": agent,
+        "group": group,
+        "conversation": conversation,
+        "other": make_account(name="Jinde"),
+    }
 
 
 def pages(team) -> list[tuple[str, str, dict | None]]:
@@ -153,6 +155,9 @@ def pages(team) -> list[tuple[str, str, dict | None]]:
         ("owner", reverse("dashboard:widget"), None),
         ("owner", reverse("dashboard:widget"), {"allowed_origins": "kavarna.cz"}),
         ("owner", reverse("dashboard:inbox"), None),
+        ("owner", reverse("dashboard:inbox") + "?view=closed", None),
+        ("owner", reverse("dashboard:inbox_conversation", args=[team["conversation"].id]), None),
+        ("agent", reverse("dashboard:inbox"), None),
         ("owner", reverse("dashboard:profile"), None),
         ("owner", reverse("dashboard:profile"), {"form": "password", "old_password": "x"}),
         ("agent", reverse("dashboard:overview"), None),

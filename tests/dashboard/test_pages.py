@@ -16,8 +16,8 @@ from hours.models import OpeningHours
 from hours.services import opening_hours_set
 from presence.models import Source, StatusEvent
 from presence.services import operator_set_status, presence_heartbeat
+from tests.conversations.conftest import visitor_writes
 from tests.factories import PASSWORD, make_group, make_operator, make_token
-from widget.models import OfflineMessage
 
 PRAGUE = zoneinfo.ZoneInfo("Europe/Prague")
 MONDAY_TO_THURSDAY = {day: [{"from": "09:00", "to": "17:00"}] for day in ("monday", "tuesday", "wednesday", "thursday")}
@@ -384,12 +384,13 @@ def test_a_bad_origin_is_refused_and_kept_in_the_field(client, account, owner):
 # --- inbox ----------------------------------------------------------------------------------------
 
 
-def test_the_inbox_lists_the_accounts_offline_messages(client, account, agent, other_account):
-    OfflineMessage.objects.create(account=account, name="Karel", email="k@example.com", message="Máte otevřeno?")
-    OfflineMessage.objects.create(account=other_account, name="Cizinec", email="c@example.com", message="Hello")
+def test_the_inbox_lists_the_accounts_conversations(client, account, agent, other_account):
+    """More in test_inbox.py: the inbox lists conversations (rule 6), no longer the offline form's messages."""
+    visitor_writes(account, "Máte otevřeno?", client_id="here", name="Karel")
+    visitor_writes(other_account, "Hello", client_id="there", name="Cizinec")
     client.force_login(agent)
     page = text_of(client.get(url("inbox")))
-    assert "Máte otevřeno?" in page
+    assert "Karel" in page and "Máte otevřeno?" in page
     assert "Cizinec" not in page
 
 
