@@ -33,8 +33,16 @@ from bench.common import (  # noqa: E402
     template_db,
 )
 
-BENCHMARKS = ["fanout", "idle", "heartbeats", "sweep", "reconnect", "widget_status"]
-TIMEOUT_S = {"fanout": 420, "idle": 420, "heartbeats": 300, "sweep": 360, "reconnect": 420, "widget_status": 300}
+BENCHMARKS = ["fanout", "idle", "heartbeats", "sweep", "reconnect", "widget_status", "conversations"]
+TIMEOUT_S = {
+    "fanout": 420,
+    "idle": 420,
+    "heartbeats": 300,
+    "sweep": 360,
+    "reconnect": 420,
+    "widget_status": 300,
+    "conversations": 600,
+}
 
 
 def run_one(name: str, *, quick: bool, template: str) -> dict:
