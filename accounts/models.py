@@ -14,6 +14,10 @@ from accounts.zones import is_known_zone
 STALE_AFTER_MIN = 30
 STALE_AFTER_MAX = 3600
 STALE_AFTER_DEFAULT = 120
+BUSY_AFTER_MIN = 15
+BUSY_AFTER_MAX = 600
+BUSY_AFTER_DEFAULT = 45
+AUTO_MESSAGE_MAX = 1000
 
 
 def new_widget_key() -> str:
@@ -79,6 +83,15 @@ class Account(models.Model):
         help_text=_("Websites allowed to open the live widget connection; empty = any."),
     )
     language = models.CharField(_("language"), max_length=5, choices=Language.choices, default=Language.EN)
+    busy_after_seconds = models.PositiveIntegerField(
+        _("busy message after (seconds)"),
+        default=BUSY_AFTER_DEFAULT,
+        validators=[MinValueValidator(BUSY_AFTER_MIN), MaxValueValidator(BUSY_AFTER_MAX)],
+        help_text=_("How long a visitor waits for a reply before the automatic busy message."),
+    )
+    # Empty: the built-in text in the account's language.
+    busy_message = models.TextField(_("busy message"), max_length=AUTO_MESSAGE_MAX, blank=True)
+    offline_message = models.TextField(_("offline message"), max_length=AUTO_MESSAGE_MAX, blank=True)
     created_at = models.DateTimeField(default=dj_timezone.now, editable=False)
 
     class Meta:
@@ -90,7 +103,11 @@ class Account(models.Model):
             models.CheckConstraint(
                 condition=models.Q(stale_after_seconds__gte=STALE_AFTER_MIN, stale_after_seconds__lte=STALE_AFTER_MAX),
                 name="account_stale_after_range",
-            )
+            ),
+            models.CheckConstraint(
+                condition=models.Q(busy_after_seconds__gte=BUSY_AFTER_MIN, busy_after_seconds__lte=BUSY_AFTER_MAX),
+                name="account_busy_after_range",
+            ),
         ]
 
     def __str__(self) -> str:

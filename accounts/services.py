@@ -22,7 +22,18 @@ from accounts.auth import token_device_tag
 from accounts.models import Account, ApiToken, Operator
 from accounts.signals import account_deleted, chat_box_inputs_changed, operator_access_ended
 
-ACCOUNT_FIELDS = frozenset({"name", "timezone", "stale_after_seconds", "allowed_origins", "language"})
+ACCOUNT_FIELDS = frozenset(
+    {
+        "name",
+        "timezone",
+        "stale_after_seconds",
+        "allowed_origins",
+        "language",
+        "busy_after_seconds",
+        "busy_message",
+        "offline_message",
+    }
+)
 # What a dashboard or API caller may change; the Django admin (site staff) may
 # also move an operator to another account and set the site-staff flags.
 OPERATOR_FIELDS = frozenset({"display_name", "role", "email", "language", "avatar", "is_active"})

@@ -12,19 +12,25 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.urls import path  # noqa: E402
 
-from chatstatus import bodylimit  # noqa: E402
+from chatstatus import bodylimit, graceful  # noqa: E402
+from chatstatus.edgemetrics import with_edge_metrics  # noqa: E402
+from chatstatus.health import with_health  # noqa: E402
+from chatstatus.logs import with_request_id  # noqa: E402
+from chatstatus.proxy import with_trusted_proxies  # noqa: E402
 from chatstatus.ticker import with_ticker  # noqa: E402
-from presence.consumers import OperatorConsumer  # noqa: E402
+from conversations.consumers import InboxConsumer  # noqa: E402
 from widget.asgi import with_widget_status  # noqa: E402
 from widget.consumers import WidgetConsumer  # noqa: E402
 
 # Daphne refuses an oversized request body as it arrives (see chatstatus/bodylimit.py).
 bodylimit.install(limit=settings.REQUEST_BODY_MAX_BYTES)
+# SIGTERM closes sockets with 1012 and drains before exiting (see chatstatus/graceful.py).
+graceful.install(drain_seconds=settings.SHUTDOWN_DRAIN_SECONDS)
 
 # Widget sockets are public and many: they skip the session/auth lookup that
 # operator sockets need, so connecting a visitor costs no database query.
 websocket_urlpatterns = [
-    path("ws/operator/", AuthMiddlewareStack(OperatorConsumer.as_asgi())),
+    path("ws/operator/", AuthMiddlewareStack(InboxConsumer.as_asgi())),
     path("ws/widget/<str:widget_key>/", WidgetConsumer.as_asgi()),
 ]
 
@@ -33,4 +39,9 @@ router = ProtocolTypeRouter(
     {"http": with_widget_status(django_asgi_app), "websocket": URLRouter(websocket_urlpatterns)}
 )
 
-application = with_ticker(router) if settings.EMBEDDED else router
+# Outermost first: the client's address behind trusted proxies (every limit counts
+# per client), a request id for the logs, requests, sockets and heartbeats
+# counted, the probes and /metrics answered in front of everything else.
+edge = with_trusted_proxies(with_request_id(with_edge_metrics(with_health(router))))
+
+application = with_ticker(edge) if settings.EMBEDDED else edge

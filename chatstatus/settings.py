@@ -13,7 +13,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 from django.utils.translation import gettext_lazy as _
 
-from chatstatus.env import env_bool, env_int, env_list, env_str
+from chatstatus.env import env_bool, env_choice, env_host_ports, env_int, env_list, env_networks, env_str
+from chatstatus.redis_ha import RedisTarget, celery_broker, channel_layer_host
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -40,10 +41,24 @@ DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
+# --- Redis: one server (REDIS_URL), or the master Redis Sentinel names ------------
+# With sentinels, REDIS_URL gives only the database number and the password
+# (its host and port are not used); every Redis user asks chatstatus.redis_ha.
+REDIS_SENTINELS = env_host_ports("REDIS_SENTINELS")
+REDIS_SENTINEL_MASTER = env_str("REDIS_SENTINEL_MASTER") or None
+if REDIS_SENTINELS and REDIS_SENTINEL_MASTER is None:
+    raise ImproperlyConfigured("REDIS_SENTINEL_MASTER must name the master's service when REDIS_SENTINELS is set")
+if REDIS_SENTINEL_MASTER is not None and not REDIS_SENTINELS:
+    raise ImproperlyConfigured(
+        "REDIS_SENTINELS must list the sentinels (host:port,...) when REDIS_SENTINEL_MASTER is set"
+    )
 REDIS_URL = env_str("REDIS_URL") or None
-EMBEDDED = REDIS_URL is None
 if REDIS_URL is not None and not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
     raise ImproperlyConfigured(f"REDIS_URL must start with redis://, rediss:// or unix://, got {REDIS_URL!r}")
+if REDIS_URL is None and REDIS_SENTINELS:
+    REDIS_URL = "redis://sentinel-master/0"  # database 0, no password; the host is never used
+EMBEDDED = REDIS_URL is None
+REDIS_TARGET = None if EMBEDDED else RedisTarget(url=REDIS_URL, sentinels=REDIS_SENTINELS, master=REDIS_SENTINEL_MASTER)
 # One prefix for every Redis key and channel-layer name of this installation.
 REDIS_PREFIX = env_str("REDIS_PREFIX", "cs") or "cs"
 
@@ -51,6 +66,10 @@ REDIS_PREFIX = env_str("REDIS_PREFIX", "cs") or "cs"
 PRESENCE_HEARTBEAT_SECONDS = env_int("PRESENCE_HEARTBEAT_SECONDS", 25, minimum=1, maximum=600)
 PRESENCE_CONNECTION_TTL_SECONDS = env_int("PRESENCE_CONNECTION_TTL_SECONDS", 75, minimum=3, maximum=3600)
 PRESENCE_SWEEP_SECONDS = env_int("PRESENCE_SWEEP_SECONDS", 15, minimum=1, maximum=600)
+# How often due automatic-message timers are fired (rules 7–8 promise ±2 s).
+CONVERSATION_TIMERS_SECONDS = 1
+# Replaces every account's busy delay when set (tests go below its 15 s minimum).
+CONVERSATION_BUSY_AFTER_SECONDS: float | None = None
 # A connection must survive two lost heartbeats before it counts as dead.
 if PRESENCE_CONNECTION_TTL_SECONDS < 3 * PRESENCE_HEARTBEAT_SECONDS:
     raise ImproperlyConfigured(
@@ -78,6 +97,7 @@ INSTALLED_APPS = [
     "hours",
     "presence",
     "widget",
+    "conversations",
     "dashboard",
     "api",
 ]
@@ -92,6 +112,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "chatstatus.logs.RequestLogContextMiddleware",  # the account of a log line, when known
     "dashboard.middleware.PrivatePagesMiddleware",  # Cache-Control: no-store for a signed-in caller
     "dashboard.middleware.PagePolicyMiddleware",  # the page's own parts of the CSP
     "dashboard.middleware.OperatorLanguageMiddleware",
@@ -168,7 +189,7 @@ else:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": f"{REDIS_PREFIX}:layer"},
+            "CONFIG": {"hosts": [channel_layer_host(REDIS_TARGET)], "prefix": f"{REDIS_PREFIX}:layer"},
         }
     }
     CACHES = {
@@ -178,12 +199,19 @@ else:
             "KEY_PREFIX": f"{REDIS_PREFIX}:cache",
         }
     }
+    if REDIS_SENTINELS:
+        CACHES["default"]["BACKEND"] = "chatstatus.cache.SentinelRedisCache"
+        CACHES["default"]["OPTIONS"] = {"sentinels": list(REDIS_SENTINELS), "master": REDIS_SENTINEL_MASTER}
 
 # --- Celery (production mode only; embedded mode uses the in-process ticker) --
-CELERY_BROKER_URL = REDIS_URL
+# No result backend: every task ignores its result.
+CELERY_BROKER_URL, CELERY_BROKER_TRANSPORT_OPTIONS = celery_broker(REDIS_TARGET) if REDIS_TARGET else (None, {})
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = EMBEDDED
+# LOG_FORMAT=json: Celery's processes log through LOGGING below (one JSON object per line).
+LOG_FORMAT = env_choice("LOG_FORMAT", "plain", choices=("plain", "json"))
+CELERY_WORKER_HIJACK_ROOT_LOGGER = LOG_FORMAT == "plain"
 
 # --- REST API ----------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -220,10 +248,14 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- CORS: only the public widget endpoints, any origin, never credentials ----
+from corsheaders.defaults import default_headers as corsheaders_default_headers  # noqa: E402
+
 CORS_URLS_REGEX = r"^/widget/v1/.*$"
 CORS_ALLOW_ALL_ORIGINS = True
 CORS_ALLOW_CREDENTIALS = False
-CORS_EXPOSE_HEADERS = ["ETag"]
+CORS_EXPOSE_HEADERS = ["ETag", "Retry-After"]
+# The widget names its visitor with a header (no cookies).
+CORS_ALLOW_HEADERS = (*corsheaders_default_headers, "x-visitor-token")
 
 # --- e-mail ------------------------------------------------------------------
 # EMAIL_BACKEND names the backend class; EMAIL_HOST/EMAIL_PORT/... configure SMTP.
@@ -292,11 +324,31 @@ DATA_UPLOAD_MAX_NUMBER_FIELDS = 2_000
 # upload (2 MiB, dashboard.forms) with its form fields.
 REQUEST_BODY_MAX_BYTES = 4 * 1024 * 1024
 
+# --- behind a reverse proxy, operations --------------------------------------
+# The proxies whose X-Forwarded-For/-Proto are believed (chatstatus.proxy):
+# addresses or CIDR networks; empty: none, every client is the connection's peer.
+TRUSTED_PROXIES = env_networks("TRUSTED_PROXIES")
+# Who may read /metrics: these addresses, or a caller with "Authorization: Bearer METRICS_TOKEN".
+METRICS_ALLOW_FROM = env_networks("METRICS_ALLOW_FROM")
+METRICS_TOKEN = env_str("METRICS_TOKEN") or None
+if METRICS_TOKEN is not None and len(METRICS_TOKEN) < 32:
+    raise ImproperlyConfigured("METRICS_TOKEN must be at least 32 characters long")
+# host:port where a Celery worker or beat serves its /metrics (web processes serve theirs on their own port).
+_metrics_listen = env_host_ports("METRICS_LISTEN")
+if len(_metrics_listen) > 1:
+    raise ImproperlyConfigured("METRICS_LISTEN must be one host:port")
+METRICS_LISTEN = _metrics_listen[0] if _metrics_listen else None
+# How long a web process given SIGTERM waits for its sockets to close and its requests to finish.
+SHUTDOWN_DRAIN_SECONDS = env_int("SHUTDOWN_DRAIN_SECONDS", 10, minimum=0, maximum=300)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "chatstatus.logs.JsonLogFormatter"},  # one object per line, fields fixed
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"django.channels.server": {"level": "WARNING"}},
 }

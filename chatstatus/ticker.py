@@ -12,6 +12,7 @@ import math
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
+from conversations.services import timers_fire
 from presence import services
 
 logger = logging.getLogger(__name__)
@@ -51,14 +52,28 @@ async def _run_forever() -> None:
         await ticker_tick(sweep=tick % ticks_per_sweep == 0)
 
 
+async def timers_tick() -> None:
+    try:
+        await sync_to_async(timers_fire)()
+    except Exception:
+        logger.exception("embedded ticker: conversation timers failed")
+
+
+async def _timers_forever() -> None:
+    while True:
+        await asyncio.sleep(settings.CONVERSATION_TIMERS_SECONDS)
+        await timers_tick()
+
+
 def with_ticker(application):
-    task: asyncio.Task | None = None
+    tasks: list[asyncio.Task] = []
 
     async def app(scope, receive, send):
-        nonlocal task
         loop = asyncio.get_running_loop()
-        if task is None or task.done() or task.get_loop() is not loop:
-            task = loop.create_task(_run_forever())
+        if not tasks or any(task.done() for task in tasks) or tasks[0].get_loop() is not loop:
+            for task in tasks:
+                task.cancel()
+            tasks[:] = [loop.create_task(_run_forever()), loop.create_task(_timers_forever())]
         return await application(scope, receive, send)
 
     return app

@@ -20,13 +20,14 @@ from django.utils.translation import gettext_lazy as _
 from accounts import services as account_services
 from accounts.auth import token_device_tag, token_revoke
 from accounts.models import Account, ApiToken, Operator, Status
+from conversations import services as conversation_services
+from conversations.models import Conversation, Message, Visitor
 from groups import services as group_services
 from groups.models import Group, Membership
 from hours import services as hours_services
 from hours.models import OpeningHours
 from presence import services as presence_services
 from presence.models import ChatBoxEvent, Source, StatusEvent
-from widget.models import OfflineMessage
 
 
 class ServiceAdmin(admin.ModelAdmin):
@@ -387,17 +388,48 @@ class OpeningHoursAdmin(ServiceAdmin):
             hours_services.opening_hours_delete(hours=hours)
 
 
-# --- widget ---------------------------------------------------------------------
+# --- conversations ---------------------------------------------------------------
 
 
-@admin.register(OfflineMessage)
-class OfflineMessageAdmin(admin.ModelAdmin):
-    list_display = ("created_at", "account", "group", "name", "email", "handled_at")
-    list_filter = ("account", "handled_at")
-    search_fields = ("name", "email", "message")
-    date_hierarchy = "created_at"
-    readonly_fields = ("account", "group", "name", "email", "message", "page_url", "created_at")
+class MessageInline(admin.TabularInline):
+    """Messages are written by visitors, operators and the automatic rules, never here."""
 
-    def has_add_permission(self, request):
-        # Visitors leave them through the widget; an admin only marks them handled.
+    model = Message
+    fields = ("seq", "created_at", "author", "operator", "kind", "body")
+    readonly_fields = fields
+    ordering = ("seq",)
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
         return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.action(description=_("Close the selected conversations"))
+def close_conversations(modeladmin, request, queryset):
+    for conversation_id in queryset.values_list("id", flat=True):
+        conversation_services.conversation_close(conversation_id=conversation_id, actor=None)
+
+
+@admin.register(Conversation)
+class ConversationAdmin(ReadOnlyAdmin):
+    list_display = ("id", "account", "group", "visitor", "status", "assignee", "last_message_at", "waiting_since")
+    list_filter = ("status", "account")
+    search_fields = ("visitor__name", "visitor__email")
+    date_hierarchy = "last_message_at"
+    inlines = [MessageInline]
+    actions = [close_conversations]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in self.opts.fields]
+
+
+@admin.register(Visitor)
+class VisitorAdmin(ReadOnlyAdmin):
+    list_display = ("id", "account", "name", "email", "language", "created_at")
+    list_filter = ("account",)
+    search_fields = ("name", "email")
+    exclude = ("token_hash",)

@@ -67,6 +67,21 @@ class ChatBoxState:
         return self.account_box if group_key is None else self.groups[group_key]
 
 
+def may_answer(*, group_keys: frozenset[str], group_key: str | None) -> bool:
+    """Rules 2 and 6: may an operator in groups ``group_keys`` (empty: in no
+    group) answer for the box, or the conversation, of group ``group_key``
+    (None: the account-level one)? Operators in no group answer everything;
+    members answer their groups. With no groups in use nobody is in one, so
+    everybody answers everything (rule 1)."""
+    return not group_keys or (group_key is not None and group_key in group_keys)
+
+
+def may_open(*, is_admin: bool, group_keys: frozenset[str], group_key: str | None, assigned: bool) -> bool:
+    """Rule 6: admins open every conversation of their account; agents those
+    they may answer or are assigned."""
+    return is_admin or assigned or may_answer(group_keys=group_keys, group_key=group_key)
+
+
 def _box(*, staffed: bool, schedule: Schedule | None, now: datetime) -> BoxState:
     # Rule 3: outside opening hours the box is closed whatever operators do.
     if schedule is not None:
@@ -91,13 +106,14 @@ def chat_box_compute(
     """Rules 1–4. ``account_schedule`` is None when opening hours are off."""
     available = [op for op in operators if op.available]
     keys = sorted(group_keys)
-    # Rule 2: with groups in use, grouped operators count only for their groups;
-    # ungrouped operators count for the account box and every group.
-    # Rule 1 (no groups) is the same computation: everybody is ungrouped.
-    ungrouped_available = any(not op.group_keys for op in available)
-    account = _box(staffed=ungrouped_available, schedule=account_schedule, now=now)
+    # Rules 1–2: a box is staffed when an available operator may answer for it.
+    account = _box(
+        staffed=any(may_answer(group_keys=op.group_keys, group_key=None) for op in available),
+        schedule=account_schedule,
+        now=now,
+    )
     groups = {}
     for key in keys:
-        staffed = ungrouped_available or any(key in op.group_keys for op in available)
+        staffed = any(may_answer(group_keys=op.group_keys, group_key=key) for op in available)
         groups[key] = _box(staffed=staffed, schedule=group_schedules.get(key, account_schedule), now=now)
     return ChatBoxState(account.status, account.reason, account.next_change_at, groups)

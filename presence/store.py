@@ -37,6 +37,9 @@ from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
+from chatstatus.metrics import STORE_ERRORS
+from chatstatus.redis_ha import RedisTarget, async_client, sync_client
+
 
 @dataclass(frozen=True)
 class Connection:
@@ -103,6 +106,9 @@ class MemoryStore:
             self._locks: dict[str, tuple[object, float]] = {}
             self._counters: dict[str, tuple[int, float]] = {}
             self._leases: dict[OperatorRef, float] = {}
+            self._timers: dict[str, float] = {}
+            self._timers_reseeded_at: float | None = None
+            self._visitors: dict[str, float] = {}
 
     # -- presence ---------------------------------------------------------
     def touch(self, *, ref: OperatorRef, conn_id: str, device: str, now: float, present_until: float) -> bool:
@@ -299,6 +305,49 @@ class MemoryStore:
                 if self._locks.get(name, (None, 0.0))[0] is token:
                     del self._locks[name]
 
+    # -- timers (automatic messages) ------------------------------------------
+    def timer_set(self, *, name: str, due_at: float) -> None:
+        with self._lock:
+            self._timers[name] = due_at
+
+    def timer_cancel(self, *, name: str) -> None:
+        with self._lock:
+            self._timers.pop(name, None)
+
+    def timers_claim(self, *, now: float, limit: int, lease: float) -> list[tuple[str, float]]:
+        with self._lock:
+            due = sorted((at, name) for name, at in self._timers.items() if at <= now)[:limit]
+            for _at, name in due:
+                self._timers[name] = now + lease
+            return [(name, now + lease) for _at, name in due]
+
+    def timers_done(self, *, names: Collection[tuple[str, float]]) -> None:
+        """Drop each (name, claimed_until) still leased by that claim."""
+        with self._lock:
+            for name, claimed_until in names:
+                if self._timers.get(name) == claimed_until:
+                    del self._timers[name]
+
+    def timers_reseed_due(self, *, now: float, every: float) -> bool:
+        with self._lock:
+            if self._timers_reseeded_at is not None and self._timers_reseeded_at + every > now:
+                return False
+            self._timers_reseeded_at = now
+            return True
+
+    # -- visitors' live widgets ------------------------------------------------
+    def visitors_seen(self, *, digests: Collection[str], now: float, ttl: float) -> None:
+        with self._lock:
+            for digest in digests:
+                self._visitors[digest] = now + ttl
+
+    async def avisitors_seen(self, *, digests: Collection[str], now: float, ttl: float) -> None:
+        self.visitors_seen(digests=digests, now=now, ttl=ttl)
+
+    def visitor_live(self, *, digest: str, now: float) -> bool:
+        with self._lock:
+            return self._visitors.get(digest, 0.0) > now
+
 
 _TOUCH = """
 local prev = tonumber(redis.call('HGET', KEYS[2], ARGV[5]))
@@ -391,6 +440,12 @@ end
 return present
 """
 
+_TIMERS_CLAIM = """
+local names = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+for _, name in ipairs(names) do redis.call('ZADD', KEYS[1], ARGV[3], name) end
+return names
+"""
+
 _COUNT = """
 local n = redis.call('INCR', KEYS[1])
 if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
@@ -425,6 +480,28 @@ return 0
 """
 
 
+class _CountedRetry(Retry):
+    """The store's retry policy, counting each failed attempt (``chatstatus_store_errors_total``)."""
+
+    def call_with_retry(self, do, fail, *args, **kwargs):
+        def counted_fail(*failure: object) -> None:
+            STORE_ERRORS.labels(client="sync").inc()
+            fail(*failure)
+
+        return super().call_with_retry(do, counted_fail, *args, **kwargs)
+
+
+class _CountedAsyncRetry(AsyncRetry):
+    """``_CountedRetry`` for the asyncio clients."""
+
+    async def call_with_retry(self, do, fail, *args, **kwargs):
+        async def counted_fail(*failure: object) -> None:
+            STORE_ERRORS.labels(client="async").inc()
+            await fail(*failure)
+
+        return await super().call_with_retry(do, counted_fail, *args, **kwargs)
+
+
 @dataclass(frozen=True)
 class _AsyncRedis:
     """A RedisStore's asyncio client for one event loop, with its scripts."""
@@ -437,17 +514,27 @@ class _AsyncRedis:
 class RedisStore:
     """Redis store shared by every web, worker and beat process."""
 
-    def __init__(self, url: str, prefix: str) -> None:
+    def __init__(
+        self,
+        url: str,
+        prefix: str,
+        *,
+        sentinels: tuple[tuple[str, int], ...] = (),
+        sentinel_master: str | None = None,
+    ) -> None:
         self.prefix = prefix
         self.url = url
+        # One server at ``url``, or the master the sentinels name (each new
+        # connection asks them, so after a failover a retry reaches the new one).
+        self.target = RedisTarget(url=url, sentinels=sentinels, master=sentinel_master)
         # event loop → its _AsyncRedis: an asyncio client is bound to its loop.
         self._async: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-        self.client = redis.Redis.from_url(
-            url,
+        self.client = sync_client(
+            self.target,
             socket_timeout=5,
             socket_connect_timeout=2,
             health_check_interval=15,
-            retry=Retry(ExponentialBackoff(cap=1, base=0.05), retries=3),
+            retry=_CountedRetry(ExponentialBackoff(cap=1, base=0.05), retries=3),
             retry_on_error=[redis.ConnectionError, redis.TimeoutError],
         )
         self._touch = self.client.register_script(_TOUCH)
@@ -460,6 +547,7 @@ class RedisStore:
         self._present = self.client.register_script(_PRESENT)
         self._count = self.client.register_script(_COUNT)
         self._release = self.client.register_script(_RELEASE)
+        self._timers_claim = self.client.register_script(_TIMERS_CLAIM)
 
     def _keys(self, ref: OperatorRef) -> list[str]:
         p = self.prefix
@@ -505,17 +593,16 @@ class RedisStore:
         entry = self._async.get(loop)
         if entry is None:
             # Bounded: a burst waits for a connection rather than opening hundreds.
-            pool = redis.asyncio.BlockingConnectionPool.from_url(
-                self.url,
+            client = async_client(
+                self.target,
                 max_connections=32,
                 timeout=5,
                 socket_timeout=5,
                 socket_connect_timeout=2,
                 health_check_interval=15,
-                retry=AsyncRetry(ExponentialBackoff(cap=1, base=0.05), retries=3),
+                retry=_CountedAsyncRetry(ExponentialBackoff(cap=1, base=0.05), retries=3),
                 retry_on_error=[redis.ConnectionError, redis.TimeoutError],
             )
-            client = redis.asyncio.Redis(connection_pool=pool)
             entry = _AsyncRedis(client, client.register_script(_TOUCH), client.register_script(_COUNT))
             self._async[loop] = entry
         return entry
@@ -655,11 +742,17 @@ class RedisStore:
     # -- locks ----------------------------------------------------------------
     @contextlib.contextmanager
     def lock(self, name: str, *, timeout: float, blocking: bool = True) -> Iterator[bool]:
-        lock = self.client.lock(
-            f"{self.prefix}:lock:{name}", timeout=timeout, blocking=blocking, blocking_timeout=timeout
-        )
+        key = f"{self.prefix}:lock:{name}"
+        lock = self.client.lock(key, timeout=timeout, blocking=blocking, blocking_timeout=timeout)
+        token = uuid.uuid4().hex.encode()
         with self._errors():
-            acquired = lock.acquire()
+            acquired = lock.acquire(token=token)
+            if not acquired and self.client.get(key) == token:
+                # Our own SET NX whose answer was lost (a stalled Redis, a
+                # failover) and that the client's retry then found taken:
+                # the lock is ours.
+                lock.local.token = token
+                acquired = True
         try:
             yield acquired
         finally:
@@ -687,6 +780,62 @@ class RedisStore:
                 with contextlib.suppress(redis.RedisError):
                     self._unlock(keys=held, args=[token])
 
+    # -- timers (automatic messages) ------------------------------------------
+    # One sorted set of named timers (score: when due). A claim moves a due
+    # timer's score to the end of its lease: a worker that dies before
+    # ``timers_done`` leaves it to be claimed again once the lease is over.
+    def timer_set(self, *, name: str, due_at: float) -> None:
+        with self._errors():
+            self.client.zadd(f"{self.prefix}:timers", {name: due_at})
+
+    def timer_cancel(self, *, name: str) -> None:
+        with self._errors():
+            self.client.zrem(f"{self.prefix}:timers", name)
+
+    def timers_claim(self, *, now: float, limit: int, lease: float) -> list[tuple[str, float]]:
+        with self._errors():
+            names = self._timers_claim(keys=[f"{self.prefix}:timers"], args=[repr(now), limit, repr(now + lease)])
+        return [(name.decode() if isinstance(name, bytes) else name, now + lease) for name in names]
+
+    def timers_done(self, *, names: Collection[tuple[str, float]]) -> None:
+        """Drop each (name, claimed_until) still leased by that claim (a
+        timer set again since keeps its new moment); one pipeline."""
+        with self._errors():
+            pipe = self.client.pipeline(transaction=False)
+            for name, claimed_until in names:
+                self._release(keys=[f"{self.prefix}:timers"], args=[repr(claimed_until), name], client=pipe)
+            pipe.execute()
+
+    def timers_reseed_due(self, *, now: float, every: float) -> bool:
+        """True at most once per ``every`` seconds across processes, and at once
+        after the store lost its data (a Redis restart): time to rebuild the
+        timers from the database."""
+        with self._errors():
+            return bool(self.client.set(f"{self.prefix}:timers:reseeded", repr(now), nx=True, px=int(every * 1000)))
+
+    # -- visitors' live widgets ------------------------------------------------
+    # A key per visitor with a live widget socket somewhere, refreshed by the
+    # widget hub of each process while the socket lasts.
+    def visitors_seen(self, *, digests: Collection[str], now: float, ttl: float) -> None:
+        with self._errors():
+            pipe = self.client.pipeline(transaction=False)
+            for digest in digests:
+                pipe.set(f"{self.prefix}:visitor:{digest}", "1", px=int(ttl * 1000))
+            pipe.execute()
+
+    async def avisitors_seen(self, *, digests: Collection[str], now: float, ttl: float) -> None:
+        try:
+            pipe = self._async_client().client.pipeline(transaction=False)
+            for digest in digests:
+                pipe.set(f"{self.prefix}:visitor:{digest}", "1", px=int(ttl * 1000))
+            await pipe.execute()
+        except redis.RedisError as exc:
+            raise StoreUnavailable(str(exc)) from exc
+
+    def visitor_live(self, *, digest: str, now: float) -> bool:
+        with self._errors():
+            return bool(self.client.exists(f"{self.prefix}:visitor:{digest}"))
+
 
 PresenceStore = MemoryStore | RedisStore
 
@@ -694,7 +843,12 @@ PresenceStore = MemoryStore | RedisStore
 @cache
 def get_store() -> PresenceStore:
     if settings.REDIS_URL:
-        return RedisStore(settings.REDIS_URL, settings.REDIS_PREFIX)
+        return RedisStore(
+            settings.REDIS_URL,
+            settings.REDIS_PREFIX,
+            sentinels=getattr(settings, "REDIS_SENTINELS", ()),
+            sentinel_master=getattr(settings, "REDIS_SENTINEL_MASTER", None),
+        )
     return MemoryStore()
 
 

@@ -28,5 +28,8 @@ if MODE == "embedded":
     DATABASES["default"]["TEST"] = {  # noqa: F405
         "NAME": os.path.join(os.path.dirname(__file__), "..", "var", f"test-{WORKER}.sqlite3")
     }
+elif WORKER != "main":
+    # Parallel runs in one tree (PYTEST_XDIST_WORKER=name) each get their own test database.
+    DATABASES["default"]["TEST"] = {"NAME": f"test_test_{WORKER}"}  # noqa: F405
 MEDIA_ROOT = os.path.join(os.path.dirname(__file__), "..", "var", f"test-media-{WORKER}")
 os.makedirs(STATIC_ROOT, exist_ok=True)  # noqa: F405 (WhiteNoise warns when it is missing)

@@ -5,18 +5,30 @@ from urllib.parse import parse_qs
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 
+from chatstatus.metrics import WIDGET_CONNECTS_REFUSED
 from presence import events, services
 from presence.dispatch import DirectDispatchMixin
+from presence.json_input import InvalidJson, json_parse
 from presence.snapshots import ChatBoxSnapshot
 from widget import selectors
 from widget.hub import widget_hub
-from widget.ratelimit import Limit, aratelimit_hit
+from widget.ratelimit import Limit, LocalLimiter
 from widget.selectors import WidgetAccount, widget_status_body
+from widget.visitors import visitor_token_digest, visitor_token_valid
 
 CLOSE_NOT_FOUND = 4404
 CLOSE_FORBIDDEN_ORIGIN = 4403
 CLOSE_RATE_LIMITED = 4429
-CONNECT_LIMITS = (Limit(count=30, period=60),)
+# Widget sockets one client address may open per web process: 300 at once,
+# then 300 a minute (5 a second). An office or a mobile carrier puts hundreds
+# of visitors behind one address, and a restarted process takes all of a page's
+# reconnects within seconds; a flood from one address is still held to 5 a
+# second per process. Counted in this process's memory: no store round trip
+# per connect, and the limit holds while the store is slow or down
+# (widget/ratelimit.py; docs/OPERATIONS.md).
+CONNECT_LIMIT = Limit(count=300, period=60)
+connect_limiter = LocalLimiter(limit=CONNECT_LIMIT)
+VISITOR_FRAME_MAX = 512
 
 # Serialised once per process and version, not once per socket: a change
 # reaches thousands of sockets of one account in the same process.
@@ -57,11 +69,12 @@ class WidgetConsumer(DirectDispatchMixin, AsyncWebsocketConsumer):
     account: WidgetAccount | None = None
     group: str | None = None
     version = -1
+    visitor: str | None = None  # digest of the visitor's token, once the socket names it
     _early: dict | None = None
 
     async def connect(self) -> None:
-        retry_after = await aratelimit_hit(scope="widget-ws", ident=_client_ip(self.scope), limits=CONNECT_LIMITS)
-        if retry_after is not None:
+        if connect_limiter.hit(_client_ip(self.scope)) is not None:
+            WIDGET_CONNECTS_REFUSED.inc()
             await self._refuse(CLOSE_RATE_LIMITED)
             return
         widget_key = self.scope["url_route"]["kwargs"]["widget_key"]
@@ -106,11 +119,29 @@ class WidgetConsumer(DirectDispatchMixin, AsyncWebsocketConsumer):
     async def _leave(self) -> None:
         if self.group is not None:
             group, self.group = self.group, None
-            await widget_hub().leave(group, self)
+            await widget_hub().leave(group, self, digest=self.visitor)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        # Visitors only listen; anything they send is ignored (and bounded by the server's frame limit).
-        return
+        """``{"type": "visitor", "token": T}``: from now on this socket also gets
+        that visitor's conversation. Anything else is ignored (and bounded by
+        the server's frame limit)."""
+        if self.account is None or text_data is None or len(text_data) > VISITOR_FRAME_MAX:
+            return
+        try:
+            frame = json_parse(text_data)
+        except InvalidJson:
+            return
+        if not isinstance(frame, dict) or frame.get("type") != "visitor" or not visitor_token_valid(frame.get("token")):
+            return
+        digest = visitor_token_digest(frame["token"])
+        hub = widget_hub()
+        if digest != self.visitor and hub.identify(self.group, self, digest=digest, previous=self.visitor):
+            self.visitor = digest
+            await hub.mark_seen({digest})
+
+    async def widget_visitor(self, event: dict) -> None:
+        if self.account is not None:
+            await self.send(text_data=event["text"])
 
     async def widget_snapshot(self, event: dict) -> None:
         if self.account is None:

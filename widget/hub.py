@@ -11,21 +11,35 @@ Widget sockets only listen to their account's group, so the process joins each
 account group once, with one channel, and hands each message to that account's
 sockets in this process. The subscription lives while the account has a socket
 here.
+
+The same subscription carries what a conversation sends to one visitor
+(``widget.visitor``: a frame and the digest of the visitor's token): the hub
+hands it to that visitor's sockets in this process, found by the digest.
 """
 
 import asyncio
 import dataclasses
 import logging
+import time
 import weakref
 from typing import Protocol
 
 from channels.layers import BaseChannelLayer, get_channel_layer
 
+from presence.store import StoreUnavailable, get_store
+
 logger = logging.getLogger(__name__)
+
+# Visitors with a widget socket here are marked live in the store this often,
+# for this long (a reply is e-mailed only to a visitor with no live widget).
+VISITORS_SEEN_EVERY = 30.0
+VISITORS_SEEN_TTL = 75.0
 
 
 class Listener(Protocol):
     async def widget_snapshot(self, event: dict) -> None: ...
+
+    async def widget_visitor(self, event: dict) -> None: ...
 
 
 @dataclasses.dataclass
@@ -33,6 +47,8 @@ class _Room:
     channel: str
     sockets: weakref.WeakSet  # a socket whose task died without leaving drops out by itself
     task: asyncio.Task
+    # token digest → the sockets of that visitor here
+    visitors: dict[str, weakref.WeakSet] = dataclasses.field(default_factory=dict)
 
 
 class WidgetHub:
@@ -40,6 +56,7 @@ class WidgetHub:
         self.layer = layer
         self._rooms: dict[str, _Room] = {}
         self._lock = asyncio.Lock()
+        self._seen_task: asyncio.Task | None = None
 
     async def join(self, group: str, listener: Listener) -> None:
         """Deliver ``group``'s messages to ``listener`` from now on (subscribed when this returns)."""
@@ -52,12 +69,54 @@ class WidgetHub:
                 room = self._rooms[group] = _Room(channel, weakref.WeakSet(), task)
             room.sockets.add(listener)
 
-    async def leave(self, group: str, listener: Listener) -> None:
+    def identify(self, group: str, listener: Listener, *, digest: str, previous: str | None = None) -> bool:
+        """From now on also hand ``listener`` the messages for the visitor whose
+        token has ``digest``; False if the listener has not joined ``group``."""
+        room = self._rooms.get(group)
+        if room is None or listener not in room.sockets:
+            return False
+        if previous is not None:
+            self._forget(room, listener, previous)
+        room.visitors.setdefault(digest, weakref.WeakSet()).add(listener)
+        if self._seen_task is None or self._seen_task.done():
+            self._seen_task = asyncio.create_task(self._mark_seen_forever(), name="widget hub visitors seen")
+        return True
+
+    def visitor_digests(self) -> set[str]:
+        return {digest for room in self._rooms.values() for digest, sockets in room.visitors.items() if sockets}
+
+    async def mark_seen(self, digests: set[str]) -> None:
+        if not digests:
+            return
+        try:
+            await get_store().avisitors_seen(digests=digests, now=time.time(), ttl=VISITORS_SEEN_TTL)
+        except StoreUnavailable:
+            logger.warning("widget hub: store unavailable; %d visitors not marked live", len(digests))
+
+    async def _mark_seen_forever(self) -> None:
+        while True:
+            await asyncio.sleep(VISITORS_SEEN_EVERY)
+            digests = self.visitor_digests()
+            if not digests:
+                return
+            await self.mark_seen(digests)
+
+    @staticmethod
+    def _forget(room: _Room, listener: Listener, digest: str) -> None:
+        sockets = room.visitors.get(digest)
+        if sockets is not None:
+            sockets.discard(listener)
+            if not sockets:
+                del room.visitors[digest]
+
+    async def leave(self, group: str, listener: Listener, *, digest: str | None = None) -> None:
         async with self._lock:
             room = self._rooms.get(group)
             if room is None:
                 return
             room.sockets.discard(listener)
+            if digest is not None:
+                self._forget(room, listener, digest)
             if not room.sockets:
                 await self._close(group, room)
 
@@ -83,11 +142,16 @@ class WidgetHub:
             room = self._rooms.get(group)
             if room is None or room.channel != channel:
                 return
-            if message.get("type") != "widget.snapshot":
+            kind = message.get("type")
+            if kind == "widget.snapshot":
+                listeners, handler = list(room.sockets), "widget_snapshot"
+            elif kind == "widget.visitor":
+                listeners, handler = list(room.visitors.get(message.get("visitor"), ())), "widget_visitor"
+            else:
                 continue
-            for listener in list(room.sockets):
+            for listener in listeners:
                 try:
-                    await listener.widget_snapshot(message)
+                    await getattr(listener, handler)(message)
                 except Exception:
                     # One broken socket must not cost the others their push.
                     logger.exception("widget hub: delivery of %s to a socket failed", message.get("type"))

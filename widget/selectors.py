@@ -12,13 +12,10 @@ from dataclasses import dataclass
 
 from cachetools import TTLCache
 from channels.db import database_sync_to_async
-from django.db.models import Exists, OuterRef, QuerySet
 
-from accounts.models import Account, Operator
-from groups.models import Membership
+from accounts.models import Account
 from presence.services import chat_box_read
 from presence.snapshots import ChatBoxSnapshot, widget_box
-from widget.models import OfflineMessage
 
 # Longer keys than any we issue are refused before any lookup.
 WIDGET_KEY_MAX = 64
@@ -132,17 +129,3 @@ def widget_status(*, widget_key: str, group_key: str | None) -> WidgetStatus | N
     # Group keys are slugs, safe inside a quoted ETag.
     etag = f'"{body["version"]}-{group_key or ""}-{account.tag}"'
     return WidgetStatus(body=body, etag=etag, account=account)
-
-
-def offline_message_list(*, operator: Operator) -> QuerySet[OfflineMessage]:
-    """The operator's account's offline messages, newest first, those for the
-    operator's own groups ahead of the rest (annotated ``for_my_groups``).
-
-    Staff without an account see none: messages belong to a website."""
-    mine = Membership.objects.filter(group_id=OuterRef("group_id"), operator_id=operator.id)
-    return (
-        OfflineMessage.objects.filter(account_id=operator.account_id)
-        .annotate(for_my_groups=Exists(mine))
-        .select_related("group")
-        .order_by("-for_my_groups", "-created_at", "-id")
-    )

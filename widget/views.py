@@ -1,4 +1,5 @@
-"""Public widget endpoints: the script, the status, offline messages, a demo page.
+"""Public widget endpoints: the script, the status, a demo page (the conversation
+endpoints are in ``conversations.views``).
 
 No cookies, no sessions: CORS (``*``, never credentials) is added by
 django-cors-headers for ``/widget/v1/``. Views translate HTTP and call one
@@ -20,20 +21,14 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.clickjacking import xframe_options_sameorigin
-from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET
 
-from presence.json_input import InvalidJson, json_parse
-from widget import selectors, services
-from widget.forms import OfflineMessageForm, form_errors
-from widget.ratelimit import Limit, ratelimit_hit
+from widget import selectors
 
 logger = logging.getLogger(__name__)
 
 STATUS_CACHE_CONTROL = "public, max-age=5"
 SCRIPT_CACHE_CONTROL = "public, max-age=300, stale-while-revalidate=86400"
-MESSAGE_BODY_MAX = 16 * 1024
-MESSAGE_LIMITS = (Limit(count=5, period=60), Limit(count=30, period=3600))
 GROUP_KEY_MAX = 50
 
 # One body for an unknown key and an unknown group, so a 404 tells nothing.
@@ -49,11 +44,6 @@ def _not_found() -> HttpResponse:
     response = HttpResponse(NOT_FOUND_BODY, status=404, content_type="application/json")
     response["Cache-Control"] = STATUS_CACHE_CONTROL
     return response
-
-
-def _client_ip(request: HttpRequest) -> str:
-    # Daphne puts the peer (or, with --proxy-headers, the forwarded client) here.
-    return request.META.get("REMOTE_ADDR") or "unknown"
 
 
 def etag_matches(header: str | None, etag: str) -> bool:
@@ -122,51 +112,6 @@ def widget_status(request: HttpRequest, widget_key: str) -> HttpResponse:
     response["ETag"] = status.etag
     response["Cache-Control"] = STATUS_CACHE_CONTROL
     return response
-
-
-# --- offline messages -------------------------------------------------------------
-
-
-def _content_length(request: HttpRequest) -> int:
-    try:
-        return int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        return 0
-
-
-@csrf_exempt  # public, cookie-less endpoint: there is no session to forge
-@require_POST
-def widget_messages(request: HttpRequest, widget_key: str) -> HttpResponse:
-    """``POST /widget/v1/{key}/messages``: store a visitor's message, 201 ``{"id"}``."""
-    retry_after = ratelimit_hit(scope="widget-message", ident=_client_ip(request), limits=MESSAGE_LIMITS)
-    if retry_after is not None:
-        response = _json({"error": "rate_limited"}, status=429)
-        response["Retry-After"] = str(retry_after)
-        return response
-    # Checked before the body is read, and again after (a chunked body has no length).
-    if _content_length(request) > MESSAGE_BODY_MAX or len(request.body) > MESSAGE_BODY_MAX:
-        return _json({"error": "too_large"}, status=413)
-    account = selectors.widget_account(widget_key=widget_key)
-    if account is None:
-        return _not_found()
-    try:
-        data = json_parse(request.body)
-    except InvalidJson:
-        data = None
-    if not isinstance(data, dict):
-        return _json({"error": "invalid_json"}, status=400)
-    form = OfflineMessageForm(data=data)
-    if not form.is_valid():
-        return _json({"error": "invalid", "fields": form_errors(form)}, status=400)
-    message = services.offline_message_create(
-        account_id=account.account_id,
-        name=form.cleaned_data["name"],
-        email=form.cleaned_data["email"],
-        message=form.cleaned_data["message"],
-        group_key=form.cleaned_data["group"] or None,
-        page_url=form.cleaned_data["page_url"],
-    )
-    return _json({"id": message.id}, status=201)
 
 
 # --- demo -------------------------------------------------------------------------

@@ -7,13 +7,13 @@ from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from playwright.sync_api import Page, expect
 
 from accounts.models import Account, Operator, Status
+from conversations.services import visitor_conversation_start
 from hours.models import OpeningHours
 from presence.models import Source, StatusEvent
 from presence.services import operator_set_status
 from tests.browser.conftest import DESKTOP, PHONE
 from tests.factories import PASSWORD, make_account, make_group, make_operator, owner_of
 from tests.live import Daphne
-from widget.models import OfflineMessage
 
 
 def server_password(operator: Operator) -> None:
@@ -270,11 +270,13 @@ def test_screenshots_of_every_page(live_server, new_context, shop, screenshot, l
         (hrabal, Status.ONLINE, Status.OFFLINE, Source.STALE_SWEEP),
     ):
         StatusEvent.objects.create(account=shop, operator=who, old=old, new=new, source=source)
-    OfflineMessage.objects.create(
-        account=shop,
+    visitor_conversation_start(
+        account_id=shop.id,
+        token=None,
+        body="Máte zítra otevřeno?",
+        client_id="karel-1",
         name="Karel Čapek",
         email="karel@example.cz",
-        message="Máte zítra otevřeno?",
         page_url="https://kavarna.example/menu",
     )
     OpeningHours.objects.create(

@@ -2,14 +2,15 @@ import pytest
 from django.urls import reverse
 
 from accounts.models import Account, ApiToken, Operator
+from conversations.models import Conversation, Visitor
+from conversations.services import visitor_conversation_start
 from groups.models import Group
 from hours.models import OpeningHours
 from presence.models import ChatBoxEvent, StatusEvent
 from presence.services import operator_set_status
 from tests.factories import make_account, make_group, make_operator, make_token
-from widget.models import OfflineMessage
 
-MODELS = [Account, Operator, ApiToken, StatusEvent, ChatBoxEvent, Group, OpeningHours, OfflineMessage]
+MODELS = [Account, Operator, ApiToken, StatusEvent, ChatBoxEvent, Group, OpeningHours, Conversation, Visitor]
 
 
 @pytest.fixture
@@ -26,7 +27,9 @@ def populated(db):
     make_group(account=account, key="sales", members=[operator])
     make_token(operator)
     operator_set_status(operator=operator, status="offline", source="dashboard")
-    OfflineMessage.objects.create(account=account, name="Visitor", email="v@example.com", message="Hello")
+    visitor_conversation_start(
+        account_id=account.id, token=None, body="Hello", client_id="c1", name="Visitor", email="v@example.com"
+    )
     return account, operator
 
 

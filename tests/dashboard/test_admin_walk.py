@@ -33,6 +33,8 @@ from django.urls import reverse
 from accounts.auth import token_create, token_device_tag
 from accounts.models import Account, ApiToken, Operator, Status
 from chatstatus.asgi import router
+from conversations.models import Conversation, Visitor
+from conversations.services import visitor_conversation_start
 from groups.models import Group, Membership
 from hours.models import OpeningHours
 from hours.services import opening_hours_set
@@ -44,7 +46,6 @@ from presence.store import get_store
 from tests.factories import PASSWORD, make_account, make_group, make_operator, owner_of
 from tests.presence.conftest import Socket, token_headers
 from tests.widget.helpers import make_present, status_url
-from widget.models import OfflineMessage
 from widget.selectors import widget_account_forget
 
 CLOSED_ALL_WEEK: dict = {}  # enabled hours with no interval: closed whatever the clock says
@@ -822,20 +823,34 @@ def read_only_trail(model: type[models.Model]) -> Callable:
     return scenario
 
 
-def an_offline_message_can_be_marked_handled_and_deleted(walk: Walk, shop: Shop) -> None:
-    message = OfflineMessage.objects.create(account=shop.account, name="Visitor", email="v@example.com", message="Hi")
-    second = OfflineMessage.objects.create(account=shop.account, name="Other", email="o@example.com", message="Yo")
+def a_visitors_conversation(shop: Shop, client_id: str = "walk-1") -> Conversation:
+    started = visitor_conversation_start(
+        account_id=shop.account.id, token=None, body="Hi", client_id=client_id, name="Visitor", email="v@example.com"
+    )
+    return started.conversation
 
-    response = walk.change(message, {"handled_at_0": "2026-01-05", "handled_at_1": "10:30:00"})
 
-    assert_done(response)
-    message.refresh_from_db()
-    # It should store when it was handled, and delete messages alone or selected.
-    assert message.handled_at is not None
-    assert (message.handled_at.date().isoformat(), message.message) == ("2026-01-05", "Hi")
-    assert_done(walk.delete(message))
-    assert_done(walk.delete_selected([second]))
-    assert not OfflineMessage.objects.exists()
+def conversations_are_read_only(walk: Walk, shop: Shop) -> None:
+    a_visitors_conversation(shop)
+    read_only_trail(Conversation)(walk, shop)
+
+
+def visitors_are_read_only(walk: Walk, shop: Shop) -> None:
+    a_visitors_conversation(shop)
+    read_only_trail(Visitor)(walk, shop)
+
+
+def closing_selected_conversations_closes_them_through_the_service(walk: Walk, shop: Shop) -> None:
+    first, second = a_visitors_conversation(shop, "walk-1"), a_visitors_conversation(shop, "walk-2")
+    Conversation.objects.filter(id=second.id).update(status="open")
+    url = walk.url(Conversation, "changelist")
+    picked = {"action": "close_conversations", "_selected_action": [str(first.id), str(second.id)], "index": "0"}
+
+    assert_done(walk.post(url, picked))
+
+    # It should close both, with the time, and end any wait for a reply.
+    closed = Conversation.objects.filter(id__in=[first.id, second.id])
+    assert {(c.status, c.closed_at is not None, c.waiting_since) for c in closed} == {("closed", True, None)}
 
 
 def a_permission_group_goes_round_trip(walk: Walk) -> None:
@@ -937,9 +952,13 @@ CASES: dict[str, Case] = {
             adding_invalid_hours_is_refused,
         ),
     ),
-    "widget.OfflineMessage": Case(
-        add=False, change=True, delete=True, scenarios=(an_offline_message_can_be_marked_handled_and_deleted,)
+    "conversations.Conversation": Case(
+        add=False,
+        change=False,
+        delete=False,
+        scenarios=(conversations_are_read_only, closing_selected_conversations_closes_them_through_the_service),
     ),
+    "conversations.Visitor": Case(add=False, change=False, delete=False, scenarios=(visitors_are_read_only,)),
     "auth.Group": Case(add=True, change=True, delete=True, scenarios=(a_permission_group_goes_round_trip,)),
 }
 

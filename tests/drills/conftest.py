@@ -38,6 +38,8 @@ HEARTBEAT_SECONDS = 1
 TTL_SECONDS = 3
 SWEEP_SECONDS = 1
 GRACE_SECONDS = 30
+# The busy message's delay in drills (accounts may not go below 15 s).
+BUSY_AFTER_SECONDS = 4
 # How long a child may take to start on a busy machine.
 START_SECONDS = 90
 
@@ -152,6 +154,7 @@ class Drill:
             "PRESENCE_HEARTBEAT_SECONDS": str(HEARTBEAT_SECONDS),
             "PRESENCE_CONNECTION_TTL_SECONDS": str(TTL_SECONDS),
             "PRESENCE_SWEEP_SECONDS": str(SWEEP_SECONDS),
+            "CHATSTATUS_TEST_BUSY_AFTER_SECONDS": str(BUSY_AFTER_SECONDS),
             "LOG_LEVEL": "INFO",
         }
 

@@ -39,8 +39,9 @@ MODELS = {
     "group": "groups.Group",
     "membership": "groups.Membership",
     "openinghours": "hours.OpeningHours",
-    "offlinemessage": "widget.OfflineMessage",
 }
+# The release's offline messages are conversations now (one each).
+CONVERSATION = "conversations.Conversation"
 # "module:function" resolving a plaintext API token to its ApiToken (or None).
 TOKEN_LOOKUP = "accounts.auth:token_lookup"
 
@@ -198,10 +199,11 @@ def check_schedules(facts: dict) -> None:
 
 
 def check_events(facts: dict) -> None:
-    StatusEvent, ChatBoxEvent, OfflineMessage = model("statusevent"), model("chatboxevent"), model("offlinemessage")
+    StatusEvent, ChatBoxEvent = model("statusevent"), model("chatboxevent")
+    Conversation = apps.get_model(CONVERSATION)
     check(StatusEvent.objects.count() == facts["counts"]["status_events"], "number of status events")
     check(ChatBoxEvent.objects.count() == facts["counts"]["chat_box_events"], "number of chat box events")
-    check(OfflineMessage.objects.count() == facts["counts"]["offline_messages"], "number of offline messages")
+    check(Conversation.objects.count() == facts["counts"]["offline_messages"], "number of offline messages")
     status_events = [
         {"account": e.account.name, "operator": e.operator.email, "old": e.old, "new": e.new, "source": e.source}
         for e in StatusEvent.objects.select_related("account", "operator").order_by("at", "id")
@@ -214,13 +216,13 @@ def check_events(facts: dict) -> None:
     check(chat_box_events == facts["chat_box_events"], f"chat box events differ: {chat_box_events}")
     messages = [
         {
-            "account": m.account.name,
-            "group": m.group.key if m.group else None,
-            "email": m.email,
-            "message": m.message,
-            "handled": m.handled_at is not None,
+            "account": c.account.name,
+            "group": c.group.key if c.group else None,
+            "email": c.visitor.email,
+            "message": "".join(c.messages.order_by("seq").values_list("body", flat=True)),
+            "handled": c.status == "closed",
         }
-        for m in OfflineMessage.objects.select_related("account", "group").order_by("created_at", "id")
+        for c in Conversation.objects.select_related("account", "group", "visitor").order_by("created_at", "id")
     ]
     check(messages == facts["offline_messages"], f"offline messages differ: {messages}")
 

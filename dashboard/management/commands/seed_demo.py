@@ -1,8 +1,10 @@
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.test.utils import override_settings
 
 from accounts.models import Operator
 from accounts.services import account_create, account_update, operator_create
+from conversations.services import operator_message_post, visitor_conversation_start
 from groups.services import group_create
 from hours.services import opening_hours_set
 
@@ -18,6 +20,8 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--url", default="http://127.0.0.1:8000", help="Where the server answers")
 
+    # Demo visitors notify nobody by e-mail (outermost: the e-mails go after commit).
+    @override_settings(MAILERS={"default": {"BACKEND": "django.core.mail.backends.dummy.EmailBackend"}})
     @transaction.atomic
     def handle(self, *args, url, **options):
         owner = Operator.objects.filter(email=DEMO_EMAIL).select_related("account").first()
@@ -56,6 +60,7 @@ class Command(BaseCommand):
                 weekly=support_weekly,
                 exceptions=[{"date": "2026-12-24", "intervals": []}, {"date": "2026-12-31", "intervals": []}],
             )
+            _demo_conversations(account, sam=ops["sam@demo.example"])
         account = owner.account
         self.stdout.write(f"Demo account: {account.name}")
         self.stdout.write(f"Dashboard:    {url}/")
@@ -63,3 +68,39 @@ class Command(BaseCommand):
         self.stdout.write(f"Widget key:   {account.widget_key}")
         self.stdout.write(f"Widget demo:  {url}/widget/demo/{account.widget_key}/")
         self.stdout.write(f"Admin:        {url}/admin/  (create a superuser with: manage.py createsuperuser)")
+
+
+def _demo_conversations(account, *, sam: Operator) -> None:
+    """Two conversations in the inbox: one answered in Sales, one waiting in Support (in Czech)."""
+    answered = visitor_conversation_start(
+        account_id=account.id,
+        token=None,
+        body="Hi! Do you ship to Slovakia, and how much does it cost?",
+        client_id="demo-1",
+        group_key="sales",
+        name="Eva",
+        page_url="https://shop.example/cart",
+    )
+    operator_message_post(
+        conversation_id=answered.conversation.id,
+        operator=sam,
+        body="Hello Eva, yes: shipping to Slovakia is 4.90 EUR, free over 60 EUR. Delivery takes 2–3 days.",
+        client_id="demo-2",
+    )
+    visitor_conversation_start(
+        account_id=account.id,
+        token=answered.visitor_token,
+        body="Great, thank you!",
+        client_id="demo-3",
+    )
+    visitor_conversation_start(
+        account_id=account.id,
+        token=None,
+        body="Dobrý den, objednávka 10452 ještě nedorazila. Můžete to prosím zkontrolovat?",
+        client_id="demo-4",
+        group_key="support",
+        name="Jan Dvořák",
+        email="jan@example.cz",
+        page_url="https://shop.example/orders/10452",
+        language="cs",
+    )

@@ -1,0 +1,687 @@
+"""Writes of conversations: visitors and operators post, operators assign and
+close, and the automatic messages (rules 7–8) are sent. The only place that
+changes a conversation; each change is published after commit.
+
+Every message of a conversation takes the next ``seq`` under the
+conversation's row lock; a second message with the same ``client_id`` is
+refused by a unique constraint (the whole transaction rolls back) and the
+first one is answered instead.
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from accounts.models import Operator
+from chatstatus import metrics
+from conversations import texts
+from conversations.events import conversation_frames
+from conversations.mail import EMAIL_DELAY, EMAIL_EVERY, admins_notify, conversation_replies_email
+from conversations.models import Conversation, Message, Visitor
+from conversations.payloads import conversation_payload, message_payload, operator_brief
+from conversations.selectors import operator_may_open, visitor_from_token
+from groups.models import Group
+from presence import events
+from presence.services import chat_box_read
+from presence.snapshots import BoxBody, widget_box
+from presence.store import StoreUnavailable, get_store
+from widget.visitors import visitor_token_digest, visitor_token_new
+
+logger = logging.getLogger(__name__)
+
+OPEN, CLOSED = Conversation.Status.OPEN, Conversation.Status.CLOSED
+# A claimed timer whose worker died is claimed again after this long.
+TIMER_LEASE_SECONDS = 30.0
+TIMERS_BATCH = 500
+# Timers are rebuilt from the database this often (and at once after the
+# store lost them): a timer whose write failed is late, never lost.
+TIMERS_RESEED_SECONDS = 60.0
+
+
+class ConversationNotFound(Exception):
+    """Unknown, of another account, or not one this caller may open."""
+
+
+class ConversationClosed(Exception):
+    """Operators reply to open conversations only (a visitor's message reopens one)."""
+
+
+class InvalidAssignee(Exception):
+    """The operator named is not an active operator of the account."""
+
+
+@dataclass(frozen=True)
+class Posted:
+    message: Message
+    created: bool
+
+
+@dataclass(frozen=True)
+class Started:
+    visitor_token: str
+    conversation: Conversation
+    message: Message
+    created: bool
+
+
+# --- visitors -----------------------------------------------------------------
+
+
+def visitor_update(
+    *, account_id: int, token: object, name: str | None = None, email: str | None = None
+) -> tuple[Visitor, str | None]:
+    """Set the visitor's name and/or e-mail; a visitor without a (valid) token
+    is created and the new token returned."""
+    visitor = visitor_from_token(account_id=account_id, token=token)
+    issued = None
+    if visitor is None:
+        issued = visitor_token_new()
+        visitor = Visitor.objects.create(account_id=account_id, token_hash=visitor_token_digest(issued))
+    fields = {key: value for key, value in (("name", name), ("email", email)) if value is not None}
+    if fields:
+        for key, value in fields.items():
+            setattr(visitor, key, value)
+        visitor.save(update_fields=list(fields))
+        _publish_conversations_of(visitor)
+    return visitor, issued
+
+
+def _publish_conversations_of(visitor: Visitor) -> None:
+    conversation = (
+        Conversation.objects.filter(visitor=visitor, status=OPEN).select_related("group", "visitor", "assignee").first()
+    )
+    if conversation is not None:
+        transaction.on_commit(lambda: _publish(conversation, frames=[_conversation_frame(conversation)]))
+
+
+# --- visitor messages ---------------------------------------------------------------
+
+
+def offline_form_submit(
+    *, account_id: int, name: str, email: str, body: str, group_key: str | None = None, page_url: str = ""
+) -> Conversation:
+    """The widget's old offline form (``POST /widget/v1/{key}/messages``): a
+    visitor who leaves a name, an e-mail and a message starts a conversation
+    like any other (rule 7 applies); the admins are e-mailed either way."""
+    started = visitor_conversation_start(
+        account_id=account_id,
+        token=None,
+        body=body,
+        client_id=f"form-{visitor_token_new()[:32]}",
+        group_key=group_key,
+        name=name,
+        email=email,
+        page_url=page_url,
+    )
+    offline_sent = Message.objects.filter(
+        conversation=started.conversation, seq=started.message.seq + 1, kind=Message.Kind.OFFLINE
+    ).exists()
+    if not offline_sent:
+        admins_notify(message_id=started.message.id)
+    return started.conversation
+
+
+def visitor_conversation_start(
+    *,
+    account_id: int,
+    token: object,
+    body: str,
+    client_id: str,
+    group_key: str | None = None,
+    name: str = "",
+    email: str = "",
+    page_url: str = "",
+    language: str = "",
+) -> Started:
+    """A visitor's message from the widget: into their open conversation, or
+    a new one. Without a valid token a visitor is created and its token
+    returned; the retry of a first message whose answer was lost (same
+    ``client_id``, no token yet) gets that same message and a fresh token."""
+    visitor = visitor_from_token(account_id=account_id, token=token)
+    if visitor is None:
+        replay = (
+            Message.objects.filter(
+                conversation__account_id=account_id, author=Message.Author.VISITOR, client_id=client_id
+            )
+            .select_related("conversation", "operator")
+            .first()
+        )
+        if replay is not None:
+            issued = visitor_token_new()
+            Visitor.objects.filter(id=replay.conversation.visitor_id).update(token_hash=visitor_token_digest(issued))
+            conversation = _conversation_loaded(replay.conversation_id)
+            return Started(issued, conversation, replay, created=False)
+        issued = visitor_token_new()
+        visitor = Visitor.objects.create(
+            account_id=account_id,
+            token_hash=visitor_token_digest(issued),
+            name=name,
+            email=email,
+            language=language,
+            first_page=page_url,
+        )
+    else:
+        issued = token  # type: ignore[assignment] (valid: it found the visitor)
+        changed = {
+            key: value for key, value in (("name", name), ("email", email)) if value and value != getattr(visitor, key)
+        }
+        if changed:
+            for key, value in changed.items():
+                setattr(visitor, key, value)
+            visitor.save(update_fields=list(changed))
+    conversation = Conversation.objects.filter(visitor=visitor, status=OPEN).order_by("-last_message_at").first()
+    if conversation is None:
+        group = Group.objects.filter(account_id=account_id, key=group_key).first() if group_key else None
+        # A group key that does not exist (any more) files the conversation under the account.
+        conversation = Conversation.objects.create(
+            account_id=account_id, visitor=visitor, group=group, page_url=page_url, last_seq=0
+        )
+    posted = visitor_message_post(
+        account_id=account_id, visitor_id=visitor.id, conversation_id=conversation.id, body=body, client_id=client_id
+    )
+    return Started(issued, _conversation_loaded(conversation.id), posted.message, posted.created)
+
+
+def visitor_message_post(
+    *,
+    account_id: int,
+    conversation_id: int,
+    body: str,
+    client_id: str,
+    visitor_id: int | None = None,
+    token_digest: str | None = None,
+    now: datetime | None = None,
+) -> Posted:
+    """A visitor's message into their conversation (reopened if closed).
+
+    The visitor is named by ``visitor_id`` or by the digest of their token
+    (``token_digest``: checked in the same query that locks the conversation).
+    Rule 7: on a box that is offline it gets the offline message at once,
+    once per offline stretch. Rule 8: the first unanswered message of a
+    stretch starts the busy timer. Three queries: the locked conversation,
+    one INSERT of the message(s), the UPDATE of the conversation.
+    """
+    if (visitor_id is None) == (token_digest is None):
+        raise ValueError("name the visitor by visitor_id or by token_digest")
+    now = now or timezone.now()
+    for _attempt in range(2):
+        try:
+            return _visitor_message_add(
+                account_id=account_id,
+                visitor=Q(visitor_id=visitor_id) if visitor_id is not None else Q(visitor__token_hash=token_digest),
+                conversation_id=conversation_id,
+                body=body,
+                client_id=client_id,
+                now=now,
+            )
+        except IntegrityError:
+            existing = _message_by_client_id(conversation_id=conversation_id, client_id=client_id)
+            if existing is not None:
+                return Posted(existing, created=False)
+    raise RuntimeError(f"conversation {conversation_id}: no seq after two attempts")
+
+
+def _visitor_message_add(
+    *, account_id: int, visitor: Q, conversation_id: int, body: str, client_id: str, now: datetime
+) -> Posted:
+    with transaction.atomic():
+        conversation = (
+            Conversation.objects.select_for_update(of=("self",))
+            .select_related("account", "group", "visitor", "assignee")
+            .filter(visitor, id=conversation_id, account_id=account_id)
+            .first()
+        )
+        if conversation is None:
+            raise ConversationNotFound(conversation_id)
+        box = _box(conversation)
+        offline = box is not None and box["status"] == "offline"
+        message = Message(
+            conversation=conversation,
+            seq=conversation.last_seq + 1,
+            author=Message.Author.VISITOR,
+            body=body,
+            client_id=client_id,
+            created_at=now,
+        )
+        messages = [message]
+        reopened = conversation.status == CLOSED
+        conversation.status, conversation.closed_at = OPEN, None
+        starts_stretch = conversation.waiting_since is None
+        if starts_stretch:
+            conversation.waiting_since, conversation.waiting_seq = now, message.seq
+        if offline and not conversation.offline_notified:
+            messages.append(_offline_message(conversation, seq=message.seq + 1, box=box, now=now))
+            conversation.offline_notified = True
+            # Nobody is there: the admins hear of it by e-mail (once per offline stretch).
+            transaction.on_commit(lambda: admins_notify(message_id=message.id))
+        elif not offline:
+            # Someone can answer: the next offline stretch gets its own offline message.
+            conversation.offline_notified = False
+        conversation.last_seq, conversation.last_message_at = messages[-1].seq, now
+        Message.objects.bulk_create(messages)
+        conversation.save(
+            update_fields=[
+                "status",
+                "closed_at",
+                "waiting_since",
+                "waiting_seq",
+                "offline_notified",
+                "last_seq",
+                "last_message_at",
+            ]
+        )
+        frames = [_message_frame(item) for item in messages]
+        if starts_stretch or reopened:
+            frames.insert(0, _conversation_frame(conversation))
+        if starts_stretch and not offline:
+            due = now + busy_after(conversation.account.busy_after_seconds)
+            transaction.on_commit(lambda: _timer_set(f"busy:{conversation.id}", due))
+        transaction.on_commit(lambda: _publish(conversation, frames=frames))
+    return Posted(message, created=True)
+
+
+def _message_by_client_id(*, conversation_id: int, client_id: str) -> Message | None:
+    return (
+        Message.objects.filter(conversation_id=conversation_id, client_id=client_id).select_related("operator").first()
+    )
+
+
+# --- operators -------------------------------------------------------------------
+
+
+def _conversation_for_update(*, conversation_id: int, operator: Operator | None) -> Conversation:
+    """The conversation, row-locked, if ``operator`` may open it (None: site
+    staff in the Django admin, who may open any)."""
+    conversations = Conversation.objects.select_for_update(of=("self",)).select_related(
+        "account", "group", "visitor", "assignee"
+    )
+    if operator is not None:
+        conversations = conversations.filter(account_id=operator.account_id)
+    conversation = conversations.filter(id=conversation_id).first()
+    if conversation is None or (
+        operator is not None and not operator_may_open(operator=operator, conversation=conversation)
+    ):
+        raise ConversationNotFound(conversation_id)
+    return conversation
+
+
+def operator_message_post(
+    *, conversation_id: int, operator: Operator, body: str, client_id: str, now: datetime | None = None
+) -> Posted:
+    """An operator's reply. The first reply takes an unassigned conversation
+    (under the row lock: of two operators replying at once one becomes the
+    assignee, both replies are kept); it ends the visitor's wait."""
+    now = now or timezone.now()
+    for _attempt in range(2):
+        try:
+            return _operator_message_add(
+                conversation_id=conversation_id, operator=operator, body=body, client_id=client_id, now=now
+            )
+        except IntegrityError:
+            existing = _message_by_client_id(conversation_id=conversation_id, client_id=client_id)
+            if existing is not None:
+                return Posted(existing, created=False)
+    raise RuntimeError(f"conversation {conversation_id}: no seq after two attempts")
+
+
+def _operator_message_add(
+    *, conversation_id: int, operator: Operator, body: str, client_id: str, now: datetime
+) -> Posted:
+    with transaction.atomic():
+        conversation = _conversation_for_update(conversation_id=conversation_id, operator=operator)
+        if conversation.status == CLOSED:
+            # A retry of a reply that closed nothing: answer it as it was.
+            existing = _message_by_client_id(conversation_id=conversation_id, client_id=client_id)
+            if existing is not None:
+                return Posted(existing, created=False)
+            raise ConversationClosed(conversation_id)
+        message = Message(
+            conversation=conversation,
+            seq=conversation.last_seq + 1,
+            author=Message.Author.OPERATOR,
+            operator=operator,
+            body=body,
+            client_id=client_id,
+            created_at=now,
+        )
+        Message.objects.bulk_create([message])
+        changed = conversation.assignee_id is None or conversation.waiting_since is not None
+        if conversation.assignee_id is None:
+            conversation.assignee = operator
+        conversation.waiting_since = conversation.waiting_seq = None
+        conversation.last_seq, conversation.last_message_at = message.seq, now
+        conversation.save(update_fields=["assignee", "waiting_since", "waiting_seq", "last_seq", "last_message_at"])
+        frames = [_message_frame(message)]
+        if changed:
+            frames.insert(0, _conversation_frame(conversation))
+        transaction.on_commit(lambda: _timer_cancel(f"busy:{conversation.id}"))
+        transaction.on_commit(lambda: _publish(conversation, frames=frames))
+        if conversation.visitor.email:
+            transaction.on_commit(lambda: _timer_set(f"email:{conversation.id}", _email_due(conversation, now=now)))
+    return Posted(message, created=True)
+
+
+def conversation_assign(*, conversation_id: int, actor: Operator, assignee_id: int | None) -> Conversation:
+    """Assign to a colleague (any active operator of the account) or unassign."""
+    with transaction.atomic():
+        conversation = _conversation_for_update(conversation_id=conversation_id, operator=actor)
+        assignee = None
+        if assignee_id is not None:
+            assignee = Operator.objects.filter(id=assignee_id, account_id=actor.account_id, is_active=True).first()
+            if assignee is None:
+                raise InvalidAssignee(assignee_id)
+        if conversation.assignee_id != assignee_id:
+            previous = conversation.assignee_id
+            conversation.assignee = assignee
+            conversation.save(update_fields=["assignee"])
+            transaction.on_commit(
+                lambda: _publish(conversation, frames=[_conversation_frame(conversation)], also_told=previous)
+            )
+    return conversation
+
+
+def conversation_close(*, conversation_id: int, actor: Operator | None, now: datetime | None = None) -> Conversation:
+    """Close it; nobody waits any more. A visitor who writes again reopens it.
+    ``actor`` None: site staff (the Django admin)."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        conversation = _conversation_for_update(conversation_id=conversation_id, operator=actor)
+        if conversation.status != CLOSED:
+            conversation.status, conversation.closed_at = CLOSED, now
+            conversation.waiting_since = conversation.waiting_seq = None
+            conversation.save(update_fields=["status", "closed_at", "waiting_since", "waiting_seq"])
+            transaction.on_commit(lambda: _timer_cancel(f"busy:{conversation.id}"))
+            transaction.on_commit(lambda: _publish(conversation, frames=[_conversation_frame(conversation)]))
+    return conversation
+
+
+def operator_typing(*, conversation_id: int, operator: Operator) -> bool:
+    """Tell the visitor (and the operator's colleagues) that ``operator`` is typing."""
+    conversation = (
+        Conversation.objects.select_related("group", "visitor")
+        .filter(id=conversation_id, account_id=operator.account_id, status=OPEN)
+        .first()
+    )
+    if conversation is None or not operator_may_open(operator=operator, conversation=conversation):
+        return False
+    brief = operator_brief(operator)
+    frame = {"type": "typing", "conversation_id": conversation.id, "operator": brief}
+    _publish(conversation, frames=[frame], to_visitor=[{"type": "typing", "operator": brief}])
+    return True
+
+
+# --- automatic messages (rules 7–8) -------------------------------------------------------
+
+
+def busy_after(account_seconds: int) -> timedelta:
+    """The account's busy delay; ``CONVERSATION_BUSY_AFTER_SECONDS`` replaces it
+    for every account when set (tests and drills go below the 15 s minimum)."""
+    override = settings.CONVERSATION_BUSY_AFTER_SECONDS
+    return timedelta(seconds=account_seconds if override is None else override)
+
+
+def _box(conversation: Conversation, *, snapshot: object = False) -> BoxBody | None:
+    """The box the conversation's visitor sees (its group's; the account's
+    when it has none or the group is gone). None: the account is gone.
+    ``snapshot``: the account's, when the caller read it already."""
+    if snapshot is False:
+        snapshot = chat_box_read(account_id=conversation.account_id)
+    if snapshot is None:
+        return None
+    group_key = conversation.group.key if conversation.group_id else None
+    return widget_box(snapshot, group_key) or widget_box(snapshot, None)
+
+
+def _offline_message(conversation: Conversation, *, seq: int, box: BoxBody, now: datetime) -> Message:
+    back_at = None
+    if box["reason"] == "closed" and box["next_change_at"]:
+        back_at = datetime.fromisoformat(box["next_change_at"])
+    ask = not conversation.visitor.email
+    return Message(
+        conversation=conversation,
+        seq=seq,
+        author=Message.Author.SYSTEM,
+        kind=Message.Kind.OFFLINE,
+        body=texts.offline_text(account=conversation.account, back_at=back_at, ask_email=ask),
+        client_id=f"auto:offline:{seq}",
+        asks_email=ask,
+        created_at=now,
+    )
+
+
+def conversation_busy_fire(*, conversation_id: int, now: datetime | None = None) -> Message | None:
+    """``conversations_busy_fire`` for one conversation: the message sent, if any."""
+    sent, _busy = conversations_busy_fire(conversation_ids=[conversation_id], now=now)
+    return sent[0] if sent else None
+
+
+def conversations_busy_fire(
+    *, conversation_ids: list[int], now: datetime | None = None
+) -> tuple[list[Message], set[int]]:
+    """Rule 8, when busy timers fall due: the busy message, once per
+    unanswered stretch, unless an operator replied or the conversation closed
+    meanwhile. A box gone offline since gets the offline message instead
+    (once per offline stretch). A timer early for the current stretch (the
+    account's delay changed) is set again for the right moment.
+
+    One batch: the conversations are locked together (those another
+    transaction holds are skipped and returned, to be fired again at once),
+    one INSERT, one UPDATE, one publish. Returns (messages sent, skipped ids)."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        conversations = list(
+            Conversation.objects.select_for_update(of=("self",), skip_locked=True)
+            .select_related("account", "group", "visitor", "assignee")
+            .filter(id__in=conversation_ids)
+        )
+        busy = set(conversation_ids) - {conversation.id for conversation in conversations}
+        snapshots: dict[int, object] = {}
+        sent: list[tuple[Conversation, Message]] = []
+        changed: list[Conversation] = []
+        for conversation in conversations:
+            if (
+                conversation.status != OPEN
+                or conversation.waiting_seq is None
+                or conversation.busy_sent_seq == conversation.waiting_seq
+            ):
+                continue
+            due = conversation.waiting_since + busy_after(conversation.account.busy_after_seconds)
+            if due > now:
+                transaction.on_commit(lambda name=f"busy:{conversation.id}", due=due: _timer_set(name, due))
+                continue
+            if conversation.account_id not in snapshots:
+                snapshots[conversation.account_id] = chat_box_read(account_id=conversation.account_id)
+            box = _box(conversation, snapshot=snapshots[conversation.account_id])
+            message = _busy_message(conversation, box=box, now=now)
+            conversation.busy_sent_seq = conversation.waiting_seq
+            if message is not None:
+                conversation.last_seq, conversation.last_message_at = message.seq, now
+                sent.append((conversation, message))
+            changed.append(conversation)
+        Message.objects.bulk_create([message for _conversation, message in sent])
+        Conversation.objects.bulk_update(changed, ["busy_sent_seq", "offline_notified", "last_seq", "last_message_at"])
+        if sent:
+            transaction.on_commit(
+                lambda: _publish_many([(conversation, [_message_frame(message)]) for conversation, message in sent])
+            )
+    return [message for _conversation, message in sent], busy
+
+
+def _busy_message(conversation: Conversation, *, box: BoxBody | None, now: datetime) -> Message | None:
+    seq = conversation.last_seq + 1
+    if box is not None and box["status"] == "offline":
+        if conversation.offline_notified:
+            return None
+        conversation.offline_notified = True
+        return _offline_message(conversation, seq=seq, box=box, now=now)
+    ask = not conversation.visitor.email
+    return Message(
+        conversation=conversation,
+        seq=seq,
+        author=Message.Author.SYSTEM,
+        kind=Message.Kind.BUSY,
+        body=texts.busy_text(account=conversation.account, ask_email=ask),
+        # Deterministic: a second busy message for the stretch breaks the unique constraint.
+        client_id=f"auto:busy:{conversation.waiting_seq}",
+        asks_email=ask,
+        created_at=now,
+    )
+
+
+def timers_fire(*, now: datetime | None = None) -> int:
+    """Fire every due timer (beat every second; embedded: the ticker).
+
+    Claimed timers are leased: one whose worker dies is fired again once the
+    lease ends, and the database (row lock, deterministic ``client_id``)
+    makes a second firing a no-op. Busy timers fire in batches. Returns the
+    number of timers done."""
+    now = now or timezone.now()
+    store = get_store()
+    if store.timers_reseed_due(now=now.timestamp(), every=TIMERS_RESEED_SECONDS):
+        timers_reseed(now=now)
+    done = 0
+    while True:
+        claimed = store.timers_claim(now=now.timestamp(), limit=TIMERS_BATCH, lease=TIMER_LEASE_SECONDS)
+        busy: dict[int, tuple[str, float]] = {}
+        finished: list[tuple[str, float]] = []
+        for name, claimed_until in claimed:
+            kind, _sep, ident = name.partition(":")
+            metrics.AUTOMATIC_MESSAGE_TIMERS_DUE.labels(kind).inc()
+            if kind == "busy" and ident.isdigit():
+                busy[int(ident)] = (name, claimed_until)
+                continue
+            try:
+                if kind == "email" and ident.isdigit():
+                    conversation_replies_email(conversation_id=int(ident), now=now)
+                else:
+                    logger.warning("timer %s: unknown kind; dropped", name)
+            except Exception:
+                # Left leased: fired again when the lease ends.
+                logger.exception("timer %s failed", name)
+                continue
+            finished.append((name, claimed_until))
+        if busy:
+            try:
+                sent, locked = conversations_busy_fire(conversation_ids=list(busy), now=now)
+            except Exception:
+                logger.exception("busy timers %s failed; firing them one by one", sorted(busy))
+                sent, locked = _busy_fire_one_by_one(list(busy), now=now)
+            for message in sent:
+                metrics.AUTOMATIC_MESSAGE_TIMERS_FIRED.labels(message.kind).inc()
+            for conversation_id, (name, claimed_until) in busy.items():
+                if conversation_id in locked:
+                    # Held by a reply or another firing right now: due again at once.
+                    _timer_set(name, now)
+                else:
+                    finished.append((name, claimed_until))
+        if finished:
+            store.timers_done(names=finished)
+            done += len(finished)
+        if len(claimed) < TIMERS_BATCH:
+            return done
+
+
+def _busy_fire_one_by_one(conversation_ids: list[int], *, now: datetime) -> tuple[list[Message], set[int]]:
+    sent: list[Message] = []
+    left: set[int] = set()
+    for conversation_id in conversation_ids:
+        try:
+            messages, locked = conversations_busy_fire(conversation_ids=[conversation_id], now=now)
+        except Exception:
+            # Left leased: fired again when the lease ends.
+            logger.exception("timer busy:%s failed", conversation_id)
+            left.add(conversation_id)
+            continue
+        sent += messages
+        left |= locked
+    return sent, left
+
+
+def timers_reseed(*, now: datetime) -> int:
+    """Set the busy timer of every conversation still waiting for one, from
+    the database (after the store lost its timers, and now and then)."""
+    store = get_store()
+    waiting = Conversation.objects.filter(status=OPEN, waiting_seq__isnull=False).values_list(
+        "id", "waiting_since", "waiting_seq", "busy_sent_seq", "account__busy_after_seconds"
+    )
+    count = 0
+    for conversation_id, since, seq, sent_seq, delay in waiting.iterator():
+        if sent_seq != seq:
+            store.timer_set(name=f"busy:{conversation_id}", due_at=(since + busy_after(delay)).timestamp())
+            count += 1
+    return count
+
+
+def _timer_set(name: str, due: datetime) -> None:
+    try:
+        get_store().timer_set(name=name, due_at=due.timestamp())
+    except StoreUnavailable:
+        logger.warning("timer %s not set: store unavailable (the next reseed sets it)", name)
+
+
+def _timer_cancel(name: str) -> None:
+    try:
+        get_store().timer_cancel(name=name)
+    except StoreUnavailable:
+        logger.warning("timer %s not cancelled: store unavailable (firing it will do nothing)", name)
+
+
+def _email_due(conversation: Conversation, *, now: datetime) -> datetime:
+    earliest = now + EMAIL_DELAY
+    if conversation.emailed_at is not None:
+        earliest = max(earliest, conversation.emailed_at + EMAIL_EVERY)
+    return earliest
+
+
+# --- publishing ---------------------------------------------------------------------
+
+
+def _conversation_loaded(conversation_id: int) -> Conversation:
+    return Conversation.objects.select_related("group", "visitor", "assignee").get(id=conversation_id)
+
+
+def _conversation_frame(conversation: Conversation) -> dict:
+    return {"type": "conversation", "conversation": conversation_payload(conversation)}
+
+
+def _message_frame(message: Message) -> dict:
+    return {"type": "message", "message": message_payload(message)}
+
+
+def _publish(
+    conversation: Conversation,
+    *,
+    frames: list[dict],
+    to_visitor: list[dict] | None = None,
+    also_told: int | None = None,
+) -> None:
+    """``also_told``: an operator who may no longer open it (its previous
+    assignee) but must hear that it changed."""
+    events.publish_many(_outgoing(conversation, frames=frames, to_visitor=to_visitor, also_told=also_told))
+
+
+def _publish_many(batch: list[tuple[Conversation, list[dict]]]) -> None:
+    """Several conversations' frames in one publish."""
+    events.publish_many([item for conversation, frames in batch for item in _outgoing(conversation, frames=frames)])
+
+
+def _outgoing(
+    conversation: Conversation,
+    *,
+    frames: list[dict],
+    to_visitor: list[dict] | None = None,
+    also_told: int | None = None,
+) -> list[tuple[str, dict]]:
+    return conversation_frames(
+        account_id=conversation.account_id,
+        visitor_digest=conversation.visitor.token_hash,
+        group_key=conversation.group.key if conversation.group_id else None,
+        assignee_ids=[i for i in (conversation.assignee_id, also_told) if i is not None],
+        frames=frames,
+        to_visitor=to_visitor,
+    )

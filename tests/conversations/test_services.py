@@ -1,0 +1,227 @@
+"""Rules 6–8 through the services: who gets a conversation, the first reply
+takes it, the offline message and the busy timer. Time travels; nothing sleeps."""
+
+import threading
+
+import pytest
+from django.db import connection
+
+from accounts.models import Operator
+from conversations import services
+from conversations.models import Conversation, Message
+from presence.store import get_store
+from tests.conversations.conftest import conversations_db, go_online, visitor_writes
+from tests.factories import make_account, make_group, make_operator
+
+pytestmark = conversations_db
+
+
+def kinds(conversation) -> list[tuple[str, str]]:
+    return list(Message.objects.filter(conversation=conversation).order_by("seq").values_list("author", "kind"))
+
+
+def test_a_visitor_message_starts_a_conversation_and_a_token(account, agent, clock):
+    go_online(agent)
+    started = visitor_writes(account, "Hi", client_id="a1")
+    assert started.created and started.visitor_token
+    assert started.message.seq == 1 and started.message.author == "visitor"
+    conversation = started.conversation
+    assert conversation.status == "open" and conversation.waiting_since is not None
+    # The same visitor writes again: the same conversation, the next seq.
+    again = visitor_writes(account, "Still there?", token=started.visitor_token, client_id="a2")
+    assert again.conversation.id == conversation.id and again.message.seq == 2
+
+
+def test_the_same_client_id_never_makes_a_second_message(account, agent, clock):
+    go_online(agent)
+    started = visitor_writes(account, "Hi", client_id="same")
+    posted = services.visitor_message_post(
+        account_id=account.id,
+        visitor_id=started.conversation.visitor_id,
+        conversation_id=started.conversation.id,
+        body="Hi",
+        client_id="same",
+    )
+    assert not posted.created and posted.message.id == started.message.id
+    assert Message.objects.filter(conversation=started.conversation).count() == 1
+
+
+def test_a_lost_first_answer_is_retried_without_token_and_gets_the_same_message(account, agent, clock):
+    go_online(agent)
+    first = visitor_writes(account, "Hi", client_id="lost")
+    retry = visitor_writes(account, "Hi", client_id="lost")
+    assert not retry.created and retry.message.id == first.message.id
+    assert retry.visitor_token != first.visitor_token
+    assert Conversation.objects.count() == 1
+
+
+def test_offline_box_answers_with_the_offline_message_once_per_stretch(account, clock):
+    started = visitor_writes(account, "Anyone?", client_id="o1")
+    assert kinds(started.conversation) == [("visitor", "text"), ("system", "offline")]
+    offline = Message.objects.get(conversation=started.conversation, kind="offline")
+    assert offline.asks_email and "e-mail" in offline.body
+    visitor_writes(account, "Hello??", token=started.visitor_token, client_id="o2")
+    assert kinds(started.conversation)[-1] == ("visitor", "text")
+    assert Message.objects.filter(kind="offline").count() == 1
+
+
+def test_the_offline_message_is_in_czech_for_a_czech_account(clock):
+    account = make_account(language="cs")
+    started = visitor_writes(account, "Haló", client_id="cs")
+    offline = Message.objects.get(conversation=started.conversation, kind="offline")
+    assert offline.body  # translated text (catalogue permitting) — and never empty
+
+
+def test_busy_message_after_the_delay_exactly_once(account, agent, clock):
+    go_online(agent)
+    started = visitor_writes(account, "Hi", client_id="b1")
+    clock.shift(44)
+    assert services.timers_fire() == 0
+    clock.shift(1)
+    assert services.timers_fire() == 1
+    assert kinds(started.conversation)[-1] == ("system", "busy")
+    # More visitor messages in the same unanswered stretch: no second busy message.
+    visitor_writes(account, "Hello?", token=started.visitor_token, client_id="b2")
+    clock.shift(60)
+    services.timers_fire()
+    assert Message.objects.filter(kind="busy").count() == 1
+
+
+def test_a_reply_before_the_delay_cancels_the_busy_message(account, agent, clock):
+    go_online(agent)
+    started = visitor_writes(account, "Hi", client_id="r1")
+    clock.shift(30)
+    services.operator_message_post(
+        conversation_id=started.conversation.id, operator=agent, body="Hello!", client_id="op1"
+    )
+    clock.shift(30)
+    services.timers_fire()
+    assert not Message.objects.filter(kind="busy").exists()
+    # A new unanswered stretch gets its own busy message.
+    visitor_writes(account, "One more thing", token=started.visitor_token, client_id="r2")
+    clock.shift(45)
+    services.timers_fire()
+    assert Message.objects.filter(kind="busy").count() == 1
+
+
+def test_a_busy_timer_fired_twice_sends_once(account, agent, clock):
+    go_online(agent)
+    started = visitor_writes(account, "Hi", client_id="t1")
+    clock.shift(46)
+    assert services.conversation_busy_fire(conversation_id=started.conversation.id) is not None
+    assert services.conversation_busy_fire(conversation_id=started.conversation.id) is None
+    assert Message.objects.filter(kind="busy").count() == 1
+
+
+def test_busy_timers_come_back_from_the_database_when_the_store_lost_them(account, agent, clock, running_store):
+    go_online(agent)
+    started = visitor_writes(account, "Hi", client_id="lost-timer")
+    running_store.reset()  # a Redis restart: every timer gone
+    go_online(agent)
+    clock.shift(46)
+    services.timers_fire()
+    assert Message.objects.filter(conversation=started.conversation, kind="busy").count() == 1
+
+
+def test_the_first_reply_takes_the_conversation(account, agent, clock):
+    go_online(agent)
+    started = visitor_writes(account, "Hi", client_id="f1")
+    colleague = make_operator(account=account)
+    services.operator_message_post(conversation_id=started.conversation.id, operator=agent, body="Me", client_id="x1")
+    services.operator_message_post(
+        conversation_id=started.conversation.id, operator=colleague, body="Me too", client_id="x2"
+    )
+    conversation = Conversation.objects.get(id=started.conversation.id)
+    assert conversation.assignee_id == agent.id and conversation.waiting_since is None
+    assert [seq for seq in conversation.messages.values_list("seq", flat=True).order_by("seq")] == [1, 2, 3]
+
+
+@pytest.mark.production_only  # row locks race only on PostgreSQL
+def test_two_operators_replying_at_once_one_assignee_both_replies(account, agent):
+    go_online(agent)
+    started = visitor_writes(account, "Hi", client_id="race")
+    colleague = make_operator(account=account)
+    barrier = threading.Barrier(2)
+    errors = []
+
+    def reply(operator: Operator, client_id: str) -> None:
+        try:
+            barrier.wait(5)
+            services.operator_message_post(
+                conversation_id=started.conversation.id, operator=operator, body="Here", client_id=client_id
+            )
+        except Exception as exc:  # reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=reply, args=(op, f"r{op.id}")) for op in (agent, colleague)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert errors == []
+    conversation = Conversation.objects.get(id=started.conversation.id)
+    assert conversation.assignee_id in (agent.id, colleague.id)
+    assert conversation.messages.filter(author="operator").count() == 2
+    assert sorted(conversation.messages.values_list("seq", flat=True)) == [1, 2, 3]
+
+
+def test_rule_6_agents_of_another_group_cannot_reply(clock):
+    account = make_account()
+    sales_agent, support_agent = make_operator(account=account), make_operator(account=account)
+    make_group(account=account, key="sales", members=[sales_agent])
+    make_group(account=account, key="support", members=[support_agent])
+    go_online(sales_agent)
+    started = visitor_writes(account, "Price?", client_id="g1", group_key="sales")
+    with pytest.raises(services.ConversationNotFound):
+        services.operator_message_post(
+            conversation_id=started.conversation.id, operator=support_agent, body="?", client_id="s1"
+        )
+    services.operator_message_post(
+        conversation_id=started.conversation.id, operator=sales_agent, body="10", client_id="s2"
+    )
+
+
+def test_a_visitor_writing_to_a_closed_conversation_reopens_it(account, agent, clock):
+    go_online(agent)
+    started = visitor_writes(account, "Hi", client_id="c1")
+    services.conversation_close(conversation_id=started.conversation.id, actor=agent)
+    services.visitor_message_post(
+        account_id=account.id,
+        visitor_id=started.conversation.visitor_id,
+        conversation_id=started.conversation.id,
+        body="Wait",
+        client_id="c2",
+    )
+    assert Conversation.objects.get(id=started.conversation.id).status == "open"
+    with pytest.raises(services.ConversationNotFound):
+        services.conversation_close(
+            conversation_id=started.conversation.id, actor=make_operator(account=make_account())
+        )
+
+
+def test_timers_live_in_the_store(account, agent, clock):
+    go_online(agent)
+    started = visitor_writes(account, "Hi", client_id="ts")
+    claimed = get_store().timers_claim(now=(clock.time() if hasattr(clock, "time") else 0) + 10**10, limit=10, lease=1)
+    assert [name for name, _until in claimed] == [f"busy:{started.conversation.id}"]
+
+
+def test_a_visitor_message_costs_three_queries(account, agent, clock):
+    go_online(agent)
+    started = visitor_writes(account, "Hi", client_id="q1")
+    services.operator_message_post(conversation_id=started.conversation.id, operator=agent, body="Yes?", client_id="q2")
+    from tests.presence.conftest import count_queries
+
+    with count_queries() as queries:
+        services.visitor_message_post(
+            account_id=account.id,
+            visitor_id=started.conversation.visitor_id,
+            conversation_id=started.conversation.id,
+            body="A question",
+            client_id="q3",
+        )
+    # Transaction control is not a query.
+    statements = [sql for sql in queries.sql if not sql.upper().startswith(("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE"))]
+    assert len(statements) <= 3, statements
