@@ -845,9 +845,15 @@
       // keep the restarted server too busy to finish any handshake.
       var delay = Math.min(60000, 1000 * Math.pow(2, failures - 1)) * (0.5 + Math.random());
       if (failures === 1 && version >= 0) delay = 500 + Math.random() * 7500;
-      if (event.code === 4429) delay = 60000 * (0.5 + Math.random());
-      wsTimer = setTimeout(safe(connect), delay);
-      if (failures >= 3) startPolling();
+      if (event.code === 1012) {
+        // A web process restarting on purpose: the others are up. Ask for the
+        // status at once (cheap) and come back within 3 s.
+        delay = 200 + Math.random() * 2800;
+        poll();
+      }
+      wsTimer = setTimeout(safe(connect), event.code === 4429 ? 60000 * (0.5 + Math.random()) : delay);
+      // Refused for too many sockets from this address: poll meanwhile, so the status stays true.
+      if (failures >= 3 || event.code === 4429) startPolling();
       else if (version < 0) poll();
     }
 
