@@ -188,20 +188,50 @@
   }
 
   // Every open tab hears the same frame; the first one to claim it alerts.
-  // It's OK to be a little inexact here: two tabs racing may both beep.
-  function firstToClaim(key) {
-    if (storageGet(ALERTED_KEY) === key) {
+  // The claim (a check and a write of the recently alerted keys) runs under a
+  // Web Lock shared by the tabs, so two tabs never both claim one message.
+  function claimed(key) {
+    var recent;
+    try {
+      recent = JSON.parse(storageGet(ALERTED_KEY) || "[]");
+    } catch (error) {
+      recent = [];
+    }
+    if (!Array.isArray(recent)) {
+      recent = [];
+    }
+    if (recent.indexOf(key) !== -1) {
       return false;
     }
-    storageSet(ALERTED_KEY, key);
+    recent.push(key);
+    storageSet(ALERTED_KEY, JSON.stringify(recent.slice(-50)));
     return true;
+  }
+
+  function firstToClaim(key, then) {
+    if (navigator.locks && navigator.locks.request) {
+      navigator.locks.request(ALERTED_KEY, function () {
+        if (claimed(key)) {
+          then();
+        }
+      });
+    } else if (claimed(key)) {
+      // Without Web Locks two tabs racing may both alert.
+      then();
+    }
   }
 
   function alertFor(message) {
     var looking = !document.hidden && inbox && inbox.openId() === message.conversation_id;
-    if (looking || !firstToClaim("message-" + message.id)) {
+    if (looking) {
       return;
     }
+    firstToClaim("message-" + message.id, function () {
+      alertNow(message);
+    });
+  }
+
+  function alertNow(message) {
     beep();
     var name = names[message.conversation_id] || texts.someone;
     var title = format(message.seq === 1 ? texts.new_conversation : texts.new_message, { name: name });
