@@ -10,6 +10,7 @@ from django.test import Client
 from conversations.models import Conversation, Message, Visitor
 from tests.conversations.conftest import conversations_db, go_online
 from tests.factories import make_account, make_operator
+from tests.presence.conftest import count_queries
 
 pytestmark = conversations_db
 
@@ -216,3 +217,22 @@ def test_a_refused_origin_cannot_write(client):
     assert refused.status_code == 404
     allowed = post(client, path, {"body": "hi", "client_id": "o2"}, HTTP_ORIGIN="https://shop.example")
     assert allowed.status_code == 201
+
+
+def test_a_visitors_message_costs_three_queries_for_the_whole_request(client):
+    account = make_account()
+    go_online(make_operator(account=account))
+    answer = start(client, account).json()
+    token, conversation_id = answer["visitor_token"], answer["conversation"]["id"]
+
+    with count_queries() as queries:
+        response = post(
+            client,
+            f"/widget/v1/{account.widget_key}/conversations/{conversation_id}/messages",
+            {"body": "One more question", "client_id": "q-2"},
+            token=token,
+        )
+    assert response.status_code == 201
+    # The widget key is memoised; transaction control is not a query.
+    statements = [sql for sql in queries.sql if not sql.upper().startswith(("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE"))]
+    assert len(statements) <= 3, statements
