@@ -147,7 +147,17 @@ DATABASES = {
         conn_max_age=0,
     )
 }
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # A pool per process: an ASGI process serves each request from its own
+    # thread, and without a pool every request opened (and held) a connection
+    # of its own, until a burst used up the server's max_connections. Requests
+    # beyond the pool wait for a connection (up to 10 s) instead.
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": env_int("DATABASE_POOL_SIZE", 20, minimum=1, maximum=500),
+        "timeout": 10,
+    }
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Embedded mode serves from one process with threads: WAL and a busy timeout
     # keep concurrent readers and the single writer from failing with "locked".
     DATABASES["default"].setdefault("OPTIONS", {}).update(
