@@ -9,6 +9,7 @@ first one is answered instead.
 """
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -209,16 +210,28 @@ def visitor_message_post(
     if (visitor_id is None) == (token_digest is None):
         raise ValueError("name the visitor by visitor_id or by token_digest")
     now = now or timezone.now()
+    visitor = Q(visitor_id=visitor_id) if visitor_id is not None else Q(visitor__token_hash=token_digest)
+    return _once(
+        lambda: _visitor_message_add(
+            account_id=account_id,
+            visitor=visitor,
+            conversation_id=conversation_id,
+            body=body,
+            client_id=client_id,
+            now=now,
+        ),
+        conversation_id=conversation_id,
+        client_id=client_id,
+    )
+
+
+def _once(add: Callable[[], Posted], *, conversation_id: int, client_id: str) -> Posted:
+    """Run ``add``; if the unique ``(conversation, client_id)`` refused it (the
+    transaction rolled back), answer the message already stored. A refusal
+    that was not that (two writers racing for a seq) is tried once more."""
     for _attempt in range(2):
         try:
-            return _visitor_message_add(
-                account_id=account_id,
-                visitor=Q(visitor_id=visitor_id) if visitor_id is not None else Q(visitor__token_hash=token_digest),
-                conversation_id=conversation_id,
-                body=body,
-                client_id=client_id,
-                now=now,
-            )
+            return add()
         except IntegrityError:
             existing = _message_by_client_id(conversation_id=conversation_id, client_id=client_id)
             if existing is not None:
@@ -317,16 +330,13 @@ def operator_message_post(
     (under the row lock: of two operators replying at once one becomes the
     assignee, both replies are kept); it ends the visitor's wait."""
     now = now or timezone.now()
-    for _attempt in range(2):
-        try:
-            return _operator_message_add(
-                conversation_id=conversation_id, operator=operator, body=body, client_id=client_id, now=now
-            )
-        except IntegrityError:
-            existing = _message_by_client_id(conversation_id=conversation_id, client_id=client_id)
-            if existing is not None:
-                return Posted(existing, created=False)
-    raise RuntimeError(f"conversation {conversation_id}: no seq after two attempts")
+    return _once(
+        lambda: _operator_message_add(
+            conversation_id=conversation_id, operator=operator, body=body, client_id=client_id, now=now
+        ),
+        conversation_id=conversation_id,
+        client_id=client_id,
+    )
 
 
 def _operator_message_add(
