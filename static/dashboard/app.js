@@ -239,8 +239,11 @@
     return false;
   }
 
-  // inbox.js sends its frames (typing) through this page's one socket.
+  // inbox.js sends its frames (typing) through this page's one socket, and
+  // shares these helpers.
   window.chatstatus = {
+    format: format,
+    each: each,
     send: function (frame) {
       if (socket && socket.readyState === WebSocket.OPEN) {
         socket.send(JSON.stringify(frame));

@@ -22,15 +22,9 @@
   var texts = config.texts;
   var root = document.documentElement;
 
-  function format(template, values) {
-    return template.replace(/%\((\w+)\)s/g, function (_match, name) {
-      return values[name];
-    });
-  }
-
-  function each(selector, callback, scope) {
-    Array.prototype.forEach.call((scope || document).querySelectorAll(selector), callback);
-  }
+  // app.js (loaded first) holds the page's socket and the shared helpers.
+  var format = window.chatstatus.format;
+  var each = window.chatstatus.each;
 
   function storageGet(key) {
     try {
