@@ -15,12 +15,6 @@ GROUP_KEY_MAX = 50
 _CLIENT_ID = re.compile(r"[A-Za-z0-9._:-]+")
 
 
-class InvalidInput(Exception):
-    def __init__(self, fields: dict[str, list[str]]) -> None:
-        super().__init__(fields)
-        self.fields = fields
-
-
 def _text(value: object, *, field: str, errors: dict[str, list[str]]) -> str | None:
     if not isinstance(value, str):
         errors[field] = [_("Enter text.")]
@@ -103,8 +97,3 @@ def page_url_clean(value: object) -> str:
     except ValidationError:
         return ""
     return value
-
-
-def raise_if(errors: dict[str, list[str]]) -> None:
-    if errors:
-        raise InvalidInput(errors)

@@ -48,11 +48,7 @@ def _limited(request: HttpRequest, *, token: object) -> HttpResponse | None:
     retry_after = ratelimit_hit(scope="visitor-write-ip", ident=_client_ip(request), limits=ADDRESS_LIMITS)
     if retry_after is None and visitor_token_valid(token):
         retry_after = ratelimit_hit(scope="visitor-write", ident=visitor_token_digest(token), limits=VISITOR_LIMITS)
-    if retry_after is None:
-        return None
-    response = _json({"error": "rate_limited"}, status=429)
-    response["Retry-After"] = str(retry_after)
-    return response
+    return None if retry_after is None else _rate_limited(retry_after)
 
 
 def _account(request: HttpRequest, widget_key: str) -> WidgetAccount | None:
@@ -82,8 +78,32 @@ def _body(request: HttpRequest, *, limit: int = BODY_MAX_BYTES) -> dict | HttpRe
     return data
 
 
-def _invalid(exc: inputs.InvalidInput) -> HttpResponse:
-    return _json({"error": "invalid", "fields": exc.fields}, status=400)
+def _invalid(fields: dict[str, list[str]]) -> HttpResponse:
+    return _json({"error": "invalid", "fields": fields}, status=400)
+
+
+def _rate_limited(retry_after: int) -> HttpResponse:
+    response = _json({"error": "rate_limited"}, status=429)
+    response["Retry-After"] = str(retry_after)
+    return response
+
+
+def _visitor_write(
+    request: HttpRequest, widget_key: str, *, needs_token: bool = False
+) -> tuple[str | None, WidgetAccount, dict] | HttpResponse:
+    """What every visitor write starts with: its limits (429), the account and,
+    when ``needs_token``, a well-formed token (404), then the JSON body (413, 400).
+    Returns (token, account, body) or the answer to send instead."""
+    token = request.headers.get(TOKEN_HEADER)
+    if (limited := _limited(request, token=token)) is not None:
+        return limited
+    account = _account(request, widget_key)
+    if account is None or (needs_token and not visitor_token_valid(token)):
+        return _json(NOT_FOUND, status=404)
+    data = _body(request)
+    if isinstance(data, HttpResponse):
+        return data
+    return token, account, data
 
 
 @csrf_exempt  # public, cookie-less endpoints: there is no session to forge
@@ -91,15 +111,10 @@ def _invalid(exc: inputs.InvalidInput) -> HttpResponse:
 def conversation_start(request: HttpRequest, widget_key: str) -> HttpResponse:
     """``POST /widget/v1/{key}/conversations``: the visitor's message into their
     open conversation or a new one; 201 (200 for a ``client_id`` already stored)."""
-    token = request.headers.get(TOKEN_HEADER)
-    if (limited := _limited(request, token=token)) is not None:
-        return limited
-    account = _account(request, widget_key)
-    if account is None:
-        return _json(NOT_FOUND, status=404)
-    data = _body(request)
-    if isinstance(data, HttpResponse):
-        return data
+    started = _visitor_write(request, widget_key)
+    if isinstance(started, HttpResponse):
+        return started
+    token, account, data = started
     errors: dict[str, list[str]] = {}
     body = inputs.body_clean(data.get("body"), errors)
     client_id = inputs.client_id_clean(data.get("client_id"), errors)
@@ -107,7 +122,7 @@ def conversation_start(request: HttpRequest, widget_key: str) -> HttpResponse:
     email = inputs.email_clean(data.get("email"), errors)
     group_key = inputs.group_clean(data.get("group"), errors)
     if errors:
-        return _invalid(inputs.InvalidInput(errors))
+        return _invalid(errors)
     language = (request.headers.get("Accept-Language") or "")[:2].lower()
     started = services.visitor_conversation_start(
         account_id=account.account_id,
@@ -155,20 +170,15 @@ def conversation_current(request: HttpRequest, widget_key: str) -> HttpResponse:
 @require_POST
 def conversation_message(request: HttpRequest, widget_key: str, conversation_id: int) -> HttpResponse:
     """``POST /widget/v1/{key}/conversations/{id}/messages``: 201 message (200 for a repeated ``client_id``)."""
-    token = request.headers.get(TOKEN_HEADER)
-    if (limited := _limited(request, token=token)) is not None:
-        return limited
-    account = _account(request, widget_key)
-    if account is None or not visitor_token_valid(token):
-        return _json(NOT_FOUND, status=404)
-    data = _body(request)
-    if isinstance(data, HttpResponse):
-        return data
+    started = _visitor_write(request, widget_key, needs_token=True)
+    if isinstance(started, HttpResponse):
+        return started
+    token, account, data = started
     errors: dict[str, list[str]] = {}
     body = inputs.body_clean(data.get("body"), errors)
     client_id = inputs.client_id_clean(data.get("client_id"), errors)
     if errors:
-        return _invalid(inputs.InvalidInput(errors))
+        return _invalid(errors)
     try:
         # The token is checked in the query that locks the conversation.
         posted = services.visitor_message_post(
@@ -187,20 +197,15 @@ def conversation_message(request: HttpRequest, widget_key: str, conversation_id:
 @require_http_methods(["PATCH"])
 def visitor_patch(request: HttpRequest, widget_key: str) -> HttpResponse:
     """``PATCH /widget/v1/{key}/visitor`` ``{"name"?, "email"?}``."""
-    token = request.headers.get(TOKEN_HEADER)
-    if (limited := _limited(request, token=token)) is not None:
-        return limited
-    account = _account(request, widget_key)
-    if account is None:
-        return _json(NOT_FOUND, status=404)
-    data = _body(request)
-    if isinstance(data, HttpResponse):
-        return data
+    started = _visitor_write(request, widget_key)
+    if isinstance(started, HttpResponse):
+        return started
+    token, account, data = started
     errors: dict[str, list[str]] = {}
     name = inputs.name_clean(data.get("name"), errors) if "name" in data else None
     email = inputs.email_clean(data.get("email"), errors) if "email" in data else None
     if errors:
-        return _invalid(inputs.InvalidInput(errors))
+        return _invalid(errors)
     visitor, issued = services.visitor_update(account_id=account.account_id, token=token, name=name, email=email)
     answer: dict = {"visitor": {"id": visitor.id, "name": visitor.name, "email": visitor.email}}
     if issued is not None:
@@ -215,9 +220,7 @@ def offline_form(request: HttpRequest, widget_key: str) -> HttpResponse:
     scripts): starts a conversation; 201 ``{"id"}`` (the conversation's)."""
     retry_after = ratelimit_hit(scope="widget-message", ident=_client_ip(request), limits=OFFLINE_FORM_LIMITS)
     if retry_after is not None:
-        response = _json({"error": "rate_limited"}, status=429)
-        response["Retry-After"] = str(retry_after)
-        return response
+        return _rate_limited(retry_after)
     account = _account(request, widget_key)
     if account is None:
         return _json(NOT_FOUND, status=404)
@@ -226,14 +229,12 @@ def offline_form(request: HttpRequest, widget_key: str) -> HttpResponse:
         return data
     form = OfflineForm(data=data)
     if not form.is_valid():
-        return _json({"error": "invalid", "fields": form_errors(form)}, status=400)
+        return _invalid(form_errors(form))
     errors: dict[str, list[str]] = {}
     body = inputs.body_clean(form.cleaned_data["message"], errors)
     name = inputs.name_clean(form.cleaned_data["name"], errors)
     if errors:
-        return _invalid(
-            inputs.InvalidInput({"message" if key == "body" else key: value for key, value in errors.items()})
-        )
+        return _invalid({"message" if key == "body" else key: value for key, value in errors.items()})
     conversation = services.offline_form_submit(
         account_id=account.account_id,
         name=name,
