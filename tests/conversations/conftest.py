@@ -2,7 +2,6 @@
 offline, visitors who write, and time that only moves when told."""
 
 import pytest
-import time_machine
 from django.utils import timezone
 
 from accounts.models import Status
@@ -10,35 +9,10 @@ from conversations import services
 from conversations.models import Conversation
 from presence import services as presence
 from tests.factories import make_account, make_operator
-from tests.presence.conftest import committed_db, published  # noqa: F401 (fixtures)
+from tests.presence.conftest import COMMITTED_APPS, clock, published, running_store  # noqa: F401 (fixtures)
 
 # Real commits: services publish and set timers in ``on_commit``.
-conversations_db = pytest.mark.django_db(
-    transaction=True,
-    available_apps=[
-        "django.contrib.auth",
-        "django.contrib.contenttypes",
-        "django.contrib.sessions",
-        "accounts",
-        "groups",
-        "hours",
-        "presence",
-        "widget",
-        "conversations",
-    ],
-)
-
-
-@pytest.fixture(autouse=True)
-def running_store(clean_store):
-    clean_store.ensure_epoch()
-    return clean_store
-
-
-@pytest.fixture
-def clock():
-    with time_machine.travel(timezone.now(), tick=False) as traveller:
-        yield traveller
+conversations_db = pytest.mark.django_db(transaction=True, available_apps=[*COMMITTED_APPS, "conversations"])
 
 
 def go_online(operator) -> None:

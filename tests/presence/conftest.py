@@ -22,19 +22,17 @@ from presence.services import chatbox
 # Real commits, for tests whose consumers or racing threads use connections of
 # their own. Emptying only these apps' tables afterwards (without re-creating
 # every permission row) keeps such a test to milliseconds instead of a second.
-committed_db = pytest.mark.django_db(
-    transaction=True,
-    available_apps=[
-        "django.contrib.auth",
-        "django.contrib.contenttypes",
-        "django.contrib.sessions",
-        "accounts",
-        "groups",
-        "hours",
-        "presence",
-        "widget",
-    ],
-)
+COMMITTED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "accounts",
+    "groups",
+    "hours",
+    "presence",
+    "widget",
+]
+committed_db = pytest.mark.django_db(transaction=True, available_apps=COMMITTED_APPS)
 
 
 @pytest.fixture(autouse=True)
