@@ -114,9 +114,17 @@
 
   // Presence has no push event of its own: resync it from the server when
   // anything happens, and on every heartbeat.
+  // A refresh asked for while one is in flight runs again once it is back:
+  // that answer may have been computed before the change that asked for it,
+  // and applied after the change's push it would show the old status.
   var teamFetch = null;
+  var teamAgain = false;
   function refreshTeam() {
-    if (!document.querySelector("[data-presence-of]") || teamFetch) {
+    if (!document.querySelector("[data-presence-of]")) {
+      return;
+    }
+    if (teamFetch) {
+      teamAgain = true;
       return;
     }
     teamFetch = fetch(config.team_url, { credentials: "same-origin", headers: { Accept: "application/json" } })
@@ -137,6 +145,10 @@
       .catch(function () {})
       .then(function () {
         teamFetch = null;
+        if (teamAgain) {
+          teamAgain = false;
+          refreshTeam();
+        }
       });
   }
 
