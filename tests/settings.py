@@ -2,13 +2,14 @@
 
 CHATSTATUS_TEST_MODE=production (default): real PostgreSQL and Redis.
 CHATSTATUS_TEST_MODE=embedded: SQLite and the in-memory store and layer.
-Each xdist worker gets its own Redis key prefix (and pytest-django its own database).
+Each xdist worker gets its own Redis key prefix (and pytest-django its own database);
+CHATSTATUS_TEST_TAG=name keeps runs of several checkouts on one machine apart.
 """
 
 import os
 
 MODE = os.environ.get("CHATSTATUS_TEST_MODE", "production")
-WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
+WORKER = os.environ.get("CHATSTATUS_TEST_TAG", "") + os.environ.get("PYTEST_XDIST_WORKER", "main")
 os.environ.setdefault("SECRET_KEY", "test-secret-key-" + "x" * 50)
 os.environ["REDIS_PREFIX"] = f"cstest{WORKER}"
 if MODE == "embedded":
@@ -29,7 +30,7 @@ if MODE == "embedded":
         "NAME": os.path.join(os.path.dirname(__file__), "..", "var", f"test-{WORKER}.sqlite3")
     }
 elif WORKER != "main":
-    # Parallel runs in one tree (PYTEST_XDIST_WORKER=name) each get their own test database.
+    # Parallel runs (PYTEST_XDIST_WORKER=name, CHATSTATUS_TEST_TAG=name) each get their own test database.
     DATABASES["default"]["TEST"] = {"NAME": f"test_test_{WORKER}"}  # noqa: F405
 MEDIA_ROOT = os.path.join(os.path.dirname(__file__), "..", "var", f"test-media-{WORKER}")
 os.makedirs(STATIC_ROOT, exist_ok=True)  # noqa: F405 (WhiteNoise warns when it is missing)
