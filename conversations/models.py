@@ -23,6 +23,8 @@ class Visitor(models.Model):
     email = models.EmailField(_("e-mail"), max_length=254, blank=True)
     language = models.CharField(_("language"), max_length=5, blank=True)
     first_page = models.URLField(_("first page"), max_length=PAGE_URL_MAX, blank=True)
+    # The IANA time zone the visitor's browser reports (for "their local time"); empty when unknown.
+    time_zone = models.CharField(_("time zone"), max_length=64, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
