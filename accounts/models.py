@@ -61,6 +61,12 @@ class Status(models.TextChoices):
     OFFLINE = "offline", _("Offline")
 
 
+class BotMode(models.TextChoices):
+    OFF = "off", _("Off")
+    WHEN_UNAVAILABLE = "when_unavailable", _("When nobody can answer")
+    FIRST = "first", _("First, before the operators")
+
+
 class Account(models.Model):
     class Language(models.TextChoices):
         EN = "en", _("English")
@@ -92,6 +98,16 @@ class Account(models.Model):
     # Empty: the built-in text in the account's language.
     busy_message = models.TextField(_("busy message"), max_length=AUTO_MESSAGE_MAX, blank=True)
     offline_message = models.TextField(_("offline message"), max_length=AUTO_MESSAGE_MAX, blank=True)
+    bot_mode = models.CharField(
+        _("FAQ bot"),
+        max_length=20,
+        choices=BotMode.choices,
+        default=BotMode.WHEN_UNAVAILABLE,
+        help_text=_("When the FAQ bot answers visitors' questions."),
+    )
+    # Goes up with every change of the account's FAQ entries: each process's
+    # matcher index of the account is rebuilt when it sees a newer one.
+    faq_version = models.PositiveIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(default=dj_timezone.now, editable=False)
 
     class Meta:

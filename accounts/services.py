@@ -32,6 +32,7 @@ ACCOUNT_FIELDS = frozenset(
         "busy_after_seconds",
         "busy_message",
         "offline_message",
+        "bot_mode",
     }
 )
 # What a dashboard or API caller may change; the Django admin (site staff) may

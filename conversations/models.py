@@ -117,3 +117,95 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.conversation_id}/{self.seq}"
+
+
+# --- the FAQ bot (conversations.faq) ------------------------------------------------------
+
+FAQ_QUESTION_MAX = 300
+FAQ_ANSWER_MAX = 2000
+FAQ_PHRASINGS_MAX = 20
+
+
+class FaqEntry(models.Model):
+    """A common question of an account's visitors and its answer: what the
+    bot answers with and what operators are offered as a reply."""
+
+    class Language(models.TextChoices):
+        EN = "en", _("English")
+        CS = "cs", _("Czech")
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="faq_entries")
+    # None: asked in any conversation; a group's entry only in that group's.
+    group = models.ForeignKey(Group, null=True, blank=True, on_delete=models.CASCADE, related_name="faq_entries")
+    language = models.CharField(_("language"), max_length=5, choices=Language.choices)
+    question = models.CharField(_("question"), max_length=FAQ_QUESTION_MAX)
+    # Other ways visitors ask it: a list of strings.
+    phrasings = models.JSONField(_("other phrasings"), default=list, blank=True)
+    # Plain text; web addresses in it become links where it is shown.
+    answer = models.TextField(_("answer"), max_length=FAQ_ANSWER_MAX)
+    enabled = models.BooleanField(_("enabled"), default=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        verbose_name = _("FAQ entry")
+        verbose_name_plural = _("FAQ entries")
+        ordering = ["account", "language", "question", "id"]
+
+    def __str__(self) -> str:
+        return self.question
+
+
+class FaqAnswer(models.Model):
+    """One answer of the bot in a conversation, and what the visitor made of it."""
+
+    class Feedback(models.TextChoices):
+        NONE = "", _("No feedback")
+        HELPFUL = "helpful", _("That helped")
+        TALK_TO_PERSON = "talk_to_person", _("Talk to a person")
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="faq_answers")
+    message = models.OneToOneField(Message, on_delete=models.CASCADE, related_name="faq_answer")
+    # Kept when the entry is deleted: the report still counts the answer.
+    entry = models.ForeignKey(FaqEntry, null=True, blank=True, on_delete=models.SET_NULL, related_name="answers")
+    question = models.TextField(_("visitor's question"), max_length=BODY_MAX)
+    score = models.FloatField(_("score"))
+    feedback = models.CharField(_("feedback"), max_length=20, choices=Feedback.choices, blank=True, default="")
+    feedback_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("FAQ answer")
+        verbose_name_plural = _("FAQ answers")
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["account", "-created_at"], name="faq_answer_account_recent")]
+        constraints = [
+            # The bot never answers the same entry twice in one conversation.
+            models.UniqueConstraint(fields=["conversation", "entry"], name="faq_answer_once_per_entry"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.conversation_id}: {self.entry_id}"
+
+
+class FaqMiss(models.Model):
+    """A visitor question the bot could not answer with confidence: what new
+    entries are written from."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
+    conversation = models.ForeignKey(Conversation, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    question = models.TextField(_("visitor's question"), max_length=BODY_MAX)
+    # The nearest entry and its score, below the bot's threshold (None: nothing near).
+    nearest = models.ForeignKey(FaqEntry, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    score = models.FloatField(_("score"), default=0.0)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("unanswered question")
+        verbose_name_plural = _("unanswered questions")
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["account", "-created_at"], name="faq_miss_account_recent")]
+
+    def __str__(self) -> str:
+        return self.question[:60]

@@ -5,7 +5,7 @@ sends these, built here only.
 """
 
 from datetime import UTC, datetime
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
 from accounts.models import Operator
 from conversations.models import Conversation, Message
@@ -34,6 +34,14 @@ class ConversationPayload(TypedDict):
     waiting_since: str | None
 
 
+class FaqBrief(TypedDict):
+    """On a bot answer: which entry, and what the visitor said of it
+    (``""`` none yet, ``"helpful"``, ``"talk_to_person"``)."""
+
+    entry_id: int | None
+    feedback: str
+
+
 class MessagePayload(TypedDict):
     id: int
     conversation_id: int
@@ -45,6 +53,7 @@ class MessagePayload(TypedDict):
     client_id: str
     created_at: str
     asks_email: bool
+    faq: NotRequired[FaqBrief]
 
 
 def iso(value: datetime | None) -> str | None:
@@ -76,8 +85,9 @@ def conversation_payload(conversation: Conversation) -> ConversationPayload:
 
 
 def message_payload(message: Message) -> MessagePayload:
-    """Needs ``operator`` loaded when there is one."""
-    return {
+    """Needs ``operator`` loaded when there is one (and ``faq_answer`` for a
+    bot answer, else it is read)."""
+    payload: MessagePayload = {
         "id": message.id,
         "conversation_id": message.conversation_id,
         "seq": message.seq,
@@ -89,3 +99,14 @@ def message_payload(message: Message) -> MessagePayload:
         "created_at": iso(message.created_at),
         "asks_email": message.asks_email,
     }
+    if message.kind == Message.Kind.FAQ:
+        payload["faq"] = faq_brief(message)
+    return payload
+
+
+def faq_brief(message: Message) -> FaqBrief:
+    try:
+        answer = message.faq_answer
+    except Message.faq_answer.RelatedObjectDoesNotExist:
+        return {"entry_id": None, "feedback": ""}
+    return {"entry_id": answer.entry_id, "feedback": answer.feedback}

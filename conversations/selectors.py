@@ -32,7 +32,7 @@ def conversation_messages(*, conversation_id: int, after: int = 0, limit: int = 
     """Messages after ``seq`` ``after``, oldest first (at most ``limit``)."""
     return list(
         Message.objects.filter(conversation_id=conversation_id, seq__gt=after)
-        .select_related("operator")
+        .select_related("operator", "faq_answer")
         .order_by("seq")[:limit]
     )
 

@@ -295,6 +295,7 @@ def _visitor_message_add(
             due = now + busy_after(conversation.account.busy_after_seconds)
             transaction.on_commit(lambda: _timer_set(f"busy:{conversation.id}", due))
         transaction.on_commit(lambda: _publish(conversation, frames=frames))
+        _faq_bot_hook("faq_bot_consider", conversation=conversation, message=message, offline=offline)
     return Posted(message, created=True)
 
 
@@ -519,6 +520,8 @@ def conversations_busy_fire(
             transaction.on_commit(
                 lambda: _publish_many([(conversation, [_message_frame(message)]) for conversation, message in sent])
             )
+        for conversation, message in sent:
+            _faq_bot_hook("faq_bot_after_automatic", conversation=conversation, message=message)
     return [message for _conversation, message in sent], busy
 
 
@@ -695,3 +698,19 @@ def _outgoing(
         frames=frames,
         to_visitor=to_visitor,
     )
+
+
+# --- the FAQ bot's hooks ------------------------------------------------------------------
+
+
+def _faq_bot_hook(name: str, **arguments: object) -> None:
+    """Tell the FAQ bot (``conversations.faq.services``) about a visitor
+    message or an automatic message. It only decides here and answers after
+    commit; whatever goes wrong, the write it is called from goes on."""
+    try:
+        # Imported here: the FAQ services post their answers through this module.
+        from conversations.faq import services as faq_services
+
+        getattr(faq_services, name)(**arguments)
+    except Exception:
+        logger.exception("FAQ bot hook %s failed; the bot stays silent", name)
