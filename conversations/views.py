@@ -13,6 +13,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from conversations import inputs, selectors, services
+from conversations.faq import services as faq_services
 from conversations.forms import OfflineForm
 from conversations.payloads import conversation_payload, message_payload
 from presence.json_input import InvalidJson, json_parse
@@ -191,6 +192,32 @@ def conversation_message(request: HttpRequest, widget_key: str, conversation_id:
     except services.ConversationNotFound:
         return _json(NOT_FOUND, status=404)
     return _json(message_payload(posted.message), status=201 if posted.created else 200)
+
+
+@csrf_exempt
+@require_POST
+def faq_feedback(request: HttpRequest, widget_key: str, conversation_id: int, message_id: int) -> HttpResponse:
+    """``POST /widget/v1/{key}/conversations/{id}/messages/{message_id}/feedback``
+    ``{"helpful": true}`` or ``{"talk_to_person": true}`` on a bot answer: 200
+    with the message (its ``faq.feedback`` set; the first choice is kept)."""
+    started = _visitor_write(request, widget_key, needs_token=True)
+    if isinstance(started, HttpResponse):
+        return started
+    token, account, data = started
+    chosen = [key for key in ("helpful", "talk_to_person") if data.get(key) is True]
+    if len(chosen) != 1:
+        return _invalid({"feedback": ['Send {"helpful": true} or {"talk_to_person": true}.']})
+    try:
+        message = faq_services.faq_feedback_give(
+            account_id=account.account_id,
+            token_digest=visitor_token_digest(token),
+            conversation_id=conversation_id,
+            message_id=message_id,
+            feedback=chosen[0],
+        )
+    except (services.ConversationNotFound, faq_services.FeedbackNotFound):
+        return _json(NOT_FOUND, status=404)
+    return _json(message_payload(message))
 
 
 @csrf_exempt

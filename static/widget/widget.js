@@ -33,7 +33,9 @@
       typing: "{n} is typing\u2026",
       edit: "Edit",
       save: "Save",
-      thanks: "Thank you! We\u2019ll reply to {e}."
+      thanks: "Thank you! We\u2019ll reply to {e}.",
+      helped: "That helped",
+      person: "Talk to a person"
     },
     cs: {
       online: "Napi\u0161te n\u00e1m",
@@ -59,7 +61,9 @@
       typing: "{n} p\u00ed\u0161e\u2026",
       edit: "Upravit",
       save: "Ulo\u017eit",
-      thanks: "D\u011bkujeme! Odpov\u00edme na {e}."
+      thanks: "D\u011bkujeme! Odpov\u00edme na {e}.",
+      helped: "To mi pomohlo",
+      person: "Chci mluvit s \u010dlov\u011bkem"
     }
   };
 
@@ -96,6 +100,9 @@
     ".v{align-self:flex-end;border-radius:14px 14px 4px;background:#1f2937;color:#fff}.v a{color:inherit}" +
     ".a{align-self:stretch;max-width:none;border-radius:8px;background:#fffbeb;border:1px solid #fcd34d;color:#78350f}" +
     ".b{background:#eff6ff;border:1px solid #bfdbfe}" +
+    // The bot's answer: "That helped" and, while someone is online, "Talk to a person".
+    ".fb{display:flex;flex-wrap:wrap;gap:6px;margin-top:6px}.fb button{font:inherit;font-size:12px;cursor:pointer;" +
+    "border:1px solid #bfdbfe;border-radius:999px;background:#fff;color:#1e40af;padding:2px 10px}.off .tp{display:none}" +
     ".who{display:flex;align-items:center;gap:6px;margin:0 0 2px;font-size:12px;font-weight:600;opacity:.8}" +
     ".av{width:22px;height:22px;border-radius:50%}" +
     ".sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}" +
@@ -611,6 +618,23 @@
       var text = el("p", "tx");
       linkify(text, String(pending ? m.b : m.body));
       node.append(who, text);
+      if (m.faq && !pending) {
+        node.fb = el("div", "fb");
+        ["helpful", "talk_to_person"].forEach((v, i) => {
+          var b = el("button", i ? "tp" : "");
+          b.type = "button";
+          b.addEventListener("click", safe(() => {
+            var data = {};
+            data[v] = true;
+            api("POST", "/conversations/" + m.conversation_id + "/messages/" + m.id + "/feedback", data).then((r) => {
+              if (r.s === 200 && msgs[m.id]) msgs[m.id].faq = r.j.faq;
+              draw();
+            });
+          }));
+          node.fb.append(b);
+        });
+        node.append(node.fb);
+      }
       if (author === "visitor") {
         node.st = el("span", "st");
         node.ed = el("button", "ed");
@@ -659,6 +683,11 @@
           node.ed.textContent = t.edit;
           node.ed.hidden = !m.e;
         }
+        if (node.fb) {
+          node.fb.hidden = !!m.faq.feedback;
+          node.fb.firstChild.textContent = t.helped;
+          node.fb.lastChild.textContent = t.person;
+        }
         if (m.asks_email) asking = node;
         if (node === at) at = at.nextSibling;
         else log.insertBefore(node, at);
@@ -693,6 +722,7 @@
         if (!conv || m.conversation_id !== conv.id) return sync(true);
         if (m.seq > lastSeq + 1) sync();
         if (!msgs[m.id] && m.author !== "visitor" && panel.hidden) unread++;
+        if (msgs[m.id] && m.faq) msgs[m.id].faq = m.faq;
         add(m);
         draw();
       } else if (frame.type === "conversation" && frame.conversation) {
