@@ -54,6 +54,13 @@ class ConversationSerializer(serializers.Serializer):
     )
 
 
+class FaqBriefSerializer(serializers.Serializer):
+    entry_id = serializers.IntegerField(allow_null=True, help_text=_("The FAQ entry answered; null once deleted."))
+    feedback = serializers.ChoiceField(
+        choices=["", "helpful", "talk_to_person"], help_text=_("The visitor's choice; empty until they make one.")
+    )
+
+
 class MessageSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     conversation_id = serializers.IntegerField()
@@ -67,6 +74,7 @@ class MessageSerializer(serializers.Serializer):
     client_id = serializers.CharField(help_text=_("The sender's id of the message (`auto:…` for automatic ones)."))
     created_at = serializers.DateTimeField()
     asks_email = serializers.BooleanField(help_text=_("An automatic message that asks the visitor for an e-mail."))
+    faq = FaqBriefSerializer(required=False, help_text=_("On a bot answer (kind `faq`) only."))
 
 
 # One conversation with its messages. A raw schema rather than a serializer:

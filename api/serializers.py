@@ -295,6 +295,7 @@ class AccountSerializer(serializers.ModelSerializer):
             "busy_after_seconds",
             "busy_message",
             "offline_message",
+            "bot_mode",
         ]
         read_only_fields = ["id", "widget_key"]
 

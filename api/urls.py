@@ -4,6 +4,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from api.views import conversations as conversations_api
+from api.views import faq as faq_api
 from api.views import groups as groups_api
 from api.views import hours as hours_api
 from api.views import operators as api
@@ -45,6 +46,9 @@ urlpatterns = [
         conversations_api.ConversationAssignView.as_view(),
         name="conversation-assign",
     ),
+    path("v1/faq", faq_api.FaqListView.as_view(), name="faq"),
+    path("v1/faq/match", faq_api.FaqMatchView.as_view(), name="faq-match"),
+    path("v1/faq/<str:entry_id>", faq_api.FaqDetailView.as_view(), name="faq-entry"),
     path(
         "v1/conversations/<str:conversation_id>/close",
         conversations_api.ConversationCloseView.as_view(),

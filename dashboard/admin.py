@@ -21,7 +21,8 @@ from accounts import services as account_services
 from accounts.auth import token_device_tag, token_revoke
 from accounts.models import Account, ApiToken, Operator, Status
 from conversations import services as conversation_services
-from conversations.models import Conversation, Message, Visitor
+from conversations.faq import services as faq_services
+from conversations.models import Conversation, FaqEntry, Message, Visitor
 from groups import services as group_services
 from groups.models import Group, Membership
 from hours import services as hours_services
@@ -433,3 +434,40 @@ class VisitorAdmin(ReadOnlyAdmin):
     list_filter = ("account",)
     search_fields = ("name", "email")
     exclude = ("token_hash",)
+
+
+@admin.register(FaqEntry)
+class FaqEntryAdmin(ServiceAdmin):
+    """Saved and deleted through the FAQ services: the same checks (no HTML,
+    a group of the entry's account) and the matcher's index follows at once."""
+
+    list_display = ("question", "account", "language", "group", "enabled", "updated_at")
+    list_filter = ("enabled", "language", "account")
+    search_fields = ("question", "answer", "account__name")
+
+    def get_readonly_fields(self, request, obj=None):
+        return ("account",) if obj is not None else ()
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        fields = {
+            "question": data["question"],
+            "phrasings": data.get("phrasings") or [],
+            "answer": data["answer"],
+            "language": data["language"],
+            "group_id": data["group"].pk if data.get("group") else None,
+            "enabled": data["enabled"],
+        }
+        if change:
+            faq_services.faq_entry_update(entry=FaqEntry.objects.select_related("account").get(pk=obj.pk), **fields)
+            return
+        entry = faq_services.faq_entry_create(account=data["account"], **fields)
+        obj.pk = entry.pk
+        obj._state.adding, obj._state.db = False, entry._state.db
+
+    def delete_model(self, request, obj):
+        faq_services.faq_entry_delete(entry=obj)
+
+    def delete_queryset(self, request, queryset):
+        for entry in queryset:
+            faq_services.faq_entry_delete(entry=entry)

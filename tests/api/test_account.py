@@ -18,6 +18,7 @@ def test_admins_read_their_account(as_admin, account):
         "busy_after_seconds": 45,
         "busy_message": "",
         "offline_message": "",
+        "bot_mode": "when_unavailable",
     }
 
 
@@ -31,6 +32,7 @@ def test_admins_change_their_account(as_admin, account):
         "busy_after_seconds": 90,
         "busy_message": "Chvilku strpení, hned jsme u vás.",
         "offline_message": "Teď tu nikdo není.",
+        "bot_mode": "first",
     }
     response = as_admin.patch("/api/v1/account", change)
     assert response.status_code == 200
@@ -38,6 +40,7 @@ def test_admins_change_their_account(as_admin, account):
     account.refresh_from_db()
     assert (account.name, account.timezone, account.stale_after_seconds) == ("Shop", "Europe/Prague", 300)
     assert (account.busy_after_seconds, account.busy_message) == (90, "Chvilku strpení, hned jsme u vás.")
+    assert account.bot_mode == "first"
 
 
 @pytest.mark.parametrize("seconds", [15, 600])

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from api import urls as api_urls
+from conversations.faq.services import faq_entry_create
 from tests.api.conftest import JsonClient, session_client, token_client
 from tests.conversations.conftest import visitor_writes
 from tests.factories import make_group, make_operator, owner_of
@@ -84,11 +85,22 @@ TABLE = [
     ),
     Row("post", "/api/v1/conversations/{conversation}/assign", everyone_on_object(200), {"operator": None}),
     Row("post", "/api/v1/conversations/{conversation}/close", everyone_on_object(200)),
+    Row("get", "/api/v1/faq", everyone(200)),
+    Row("post", "/api/v1/faq", admins(201), {"question": "Hours?", "answer": "9 to 5.", "language": "en"}),
+    Row("get", "/api/v1/faq/{faq}", everyone_on_object(200)),
+    Row("patch", "/api/v1/faq/{faq}", admins_on_object(200), {"enabled": False}),
+    Row("delete", "/api/v1/faq/{faq}", admins_on_object(204)),
+    Row("post", "/api/v1/faq/match", everyone(200), {"question": "opening hours?"}),
 ]
 
 # The table's placeholders and the path parameters they stand for (``<str:NAME>``
 # in the URL patterns, ``{NAME}`` in the OpenAPI document).
-PARAMETERS = {"{operator}": "operator_id", "{group}": "key", "{conversation}": "conversation_id"}
+PARAMETERS = {
+    "{operator}": "operator_id",
+    "{group}": "key",
+    "{conversation}": "conversation_id",
+    "{faq}": "entry_id",
+}
 # Requests that carry no body (whatever is sent is ignored).
 NO_BODY = {"/api/v1/auth/logout", "/api/v1/conversations/{conversation}/close"}
 
@@ -126,9 +138,10 @@ def test_each_role_gets_the_expected_status(account, account_admin_agent, other_
     target = make_operator(account=account, name="Target")
     group = make_group(account=account, key="sales", members=[target])
     conversation = visitor_writes(account, "Hello?", client_id="matrix").conversation
+    entry = faq_entry_create(account=account, question="Opening hours?", answer="9 to 5.", language="en")
     caller = {"owner": owner, "admin": admin, "agent": agent, "stranger": owner_of(other_account)}.get(role)
     client = {"token": token_client, "session": session_client}[via](caller) if caller else JsonClient()
-    path = row.path.format(operator=target.id, group=group.key, conversation=conversation.id)
+    path = row.path.format(operator=target.id, group=group.key, conversation=conversation.id, faq=entry.id)
     response = getattr(client, row.method)(path, row.body)
     assert response.status_code == row.expected[role], response.content[:300]
 

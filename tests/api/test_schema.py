@@ -57,7 +57,8 @@ def test_the_documented_shapes_name_the_contract_fields(schema):
 
 def test_conversations_are_documented_as_the_payloads_every_transport_sends(schema):
     components = schema["components"]["schemas"]
-    # Every field of the payloads, the extra ones too (asks_email, avatar_url), all required.
+    # Every field of the payloads, the extra ones too (asks_email, avatar_url), all required
+    # but those the payload leaves out where they do not apply (faq, on a bot answer only).
     for name, payload in [
         ("Conversation", ConversationPayload),
         ("Message", MessagePayload),
@@ -65,7 +66,7 @@ def test_conversations_are_documented_as_the_payloads_every_transport_sends(sche
         ("VisitorBrief", VisitorBrief),
     ]:
         assert set(components[name]["properties"]) == set(payload.__annotations__), name
-        assert set(components[name]["required"]) == set(payload.__annotations__), name
+        assert set(components[name]["required"]) == set(payload.__required_keys__), name
     detail = schema["paths"]["/api/v1/conversations/{conversation_id}"]["get"]["responses"]["200"]
     parts = detail["content"]["application/json"]["schema"]["allOf"]
     assert parts[0] == {"$ref": "#/components/schemas/Conversation"}

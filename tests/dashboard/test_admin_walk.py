@@ -33,7 +33,9 @@ from django.urls import reverse
 from accounts.auth import token_create, token_device_tag
 from accounts.models import Account, ApiToken, Operator, Status
 from chatstatus.asgi import router
-from conversations.models import Conversation, Visitor
+from conversations.faq.selectors import faq_match
+from conversations.faq.services import faq_entry_create
+from conversations.models import Conversation, FaqEntry, Visitor
 from conversations.services import visitor_conversation_start
 from groups.models import Group, Membership
 from hours.models import OpeningHours
@@ -869,6 +871,60 @@ def a_permission_group_goes_round_trip(walk: Walk) -> None:
     assert not AuthGroup.objects.exists()
 
 
+# --- FaqEntry ----------------------------------------------------------------------------------
+
+
+def _entry_form(shop: Shop, **changes: object) -> dict[str, object]:
+    return {
+        "account": shop.account.id,
+        "language": "en",
+        "question": "What are your opening hours?",
+        "phrasings": json.dumps(["When are you open?"]),
+        "answer": "Mon–Fri 8–18.",
+        "enabled": "on",
+        **changes,
+    }
+
+
+def _bot_answers(account: Account, question: str) -> str | None:
+    account.refresh_from_db()
+    matched, _nearest = faq_match(account=account, text=question)
+    return matched.entry.answer if matched else None
+
+
+def adding_changing_and_deleting_an_entry_moves_the_bots_answer(walk: Walk, shop: Shop) -> None:
+    assert_done(walk.add(FaqEntry, _entry_form(shop)))
+    entry = FaqEntry.objects.get(account=shop.account)
+    # It should be what the bot answers at once, then its new answer, then nothing.
+    assert _bot_answers(shop.account, "when are you open?") == "Mon–Fri 8–18."
+    assert_done(walk.change(entry, {"answer": "Mon–Sat 8–20."}))
+    assert _bot_answers(shop.account, "when are you open?") == "Mon–Sat 8–20."
+    assert_done(walk.delete(entry))
+    assert _bot_answers(shop.account, "when are you open?") is None
+
+
+def deleting_selected_entries_removes_them_from_the_bot(walk: Walk, shop: Shop) -> None:
+    entries = [
+        faq_entry_create(account=shop.account, question=q, answer="A.", language="en")
+        for q in ("Do you ship abroad?", "Can I pay by card?")
+    ]
+    assert_done(walk.delete_selected(entries))
+    assert not FaqEntry.objects.exists()
+    assert _bot_answers(shop.account, "can i pay by card?") is None
+
+
+def adding_an_html_answer_or_another_accounts_group_is_refused(walk: Walk, shop: Shop) -> None:
+    other_group = make_group(account=make_account(name="Other"), key="other-sales")
+    for changes in ({"answer": "<b>Open</b> daily"}, {"group": other_group.id}):
+        before = rows()
+
+        response = walk.add(FaqEntry, _entry_form(shop, **changes))
+
+        # It should refuse with a message and store nothing.
+        assert refusals(response), changes
+        assert rows() == before
+
+
 # --- the cases, one per registered model -------------------------------------------------------
 
 
@@ -959,6 +1015,16 @@ CASES: dict[str, Case] = {
         scenarios=(conversations_are_read_only, closing_selected_conversations_closes_them_through_the_service),
     ),
     "conversations.Visitor": Case(add=False, change=False, delete=False, scenarios=(visitors_are_read_only,)),
+    "conversations.FaqEntry": Case(
+        add=True,
+        change=True,
+        delete=True,
+        scenarios=(
+            adding_changing_and_deleting_an_entry_moves_the_bots_answer,
+            deleting_selected_entries_removes_them_from_the_bot,
+            adding_an_html_answer_or_another_accounts_group_is_refused,
+        ),
+    ),
     "auth.Group": Case(add=True, change=True, delete=True, scenarios=(a_permission_group_goes_round_trip,)),
 }
 

@@ -19,7 +19,8 @@ from PIL import Image
 from accounts.models import Account, ApiToken, Operator, Status
 from accounts.services import operator_update
 from conversations import services as conversation_services
-from conversations.models import Conversation, Message, Visitor
+from conversations.faq import services as faq_services
+from conversations.models import Conversation, FaqAnswer, FaqEntry, FaqMiss, Message, Visitor
 from groups.models import Group, Membership
 from hours.models import OpeningHours
 from hours.services import opening_hours_set
@@ -48,6 +49,8 @@ class Tenant:
     agent_token: str
     conversation: Conversation
     visitor_token: str
+    faq_entry: FaqEntry
+    bot_message: Message
     # Strings that belong to this tenant only: none may show in the other's answers.
     private: list[str] = field(default_factory=list)
 
@@ -119,6 +122,33 @@ def make_tenant(*, tag: str, name: str) -> Tenant:
     conversation_services.operator_message_post(
         conversation_id=started.conversation.id, operator=agent, body=f"Answer {tag} 3141", client_id=f"{tag}-reply"
     )
+    # A FAQ entry of the group, a bot answer to a visitor, and a question it could not answer.
+    faq_entry = faq_services.faq_entry_create(
+        account=account,
+        question=f"Riddle {tag} opening hours?",
+        phrasings=[f"When is {tag} open?"],
+        answer=f"Oracle {tag} 1618",
+        language="en",
+        group_id=group.id,
+    )
+    asked = conversation_services.visitor_conversation_start(
+        account_id=account.id,
+        token=None,
+        body=f"riddle {tag} opening hours",
+        client_id=f"{tag}-faq",
+        group_key=group.key,
+    )
+    bot_message = faq_services.faq_bot_answer(conversation_id=asked.conversation.id, from_seq=1, upto_seq=1)
+    assert bot_message is not None
+    faq_services.faq_bot_answer(conversation_id=asked.conversation.id, from_seq=1, upto_seq=1)
+    conversation_services.visitor_message_post(
+        account_id=account.id,
+        visitor_id=asked.conversation.visitor_id,
+        conversation_id=asked.conversation.id,
+        body=f"Mystery {tag} question nobody answers",
+        client_id=f"{tag}-miss",
+    )
+    faq_services.faq_bot_answer(conversation_id=asked.conversation.id, from_seq=3, upto_seq=3)
     owner_token = make_token(owner, device=f"{tag}-owner-phone")
     agent_token = make_token(agent, device=f"{tag}-agent-phone", is_mobile=True)
     # The snapshot exists before the walk, so a read of it changes nothing.
@@ -145,9 +175,22 @@ def make_tenant(*, tag: str, name: str) -> Tenant:
         f"Zeno {tag.title()}",
         f"Whisper {tag}",
         f"Answer {tag}",
+        f"Riddle {tag}",
+        f"Oracle {tag}",
+        f"Mystery {tag}",
     ]
     return Tenant(
-        account, owner, agent, group, owner_token, agent_token, started.conversation, started.visitor_token, private
+        account,
+        owner,
+        agent,
+        group,
+        owner_token,
+        agent_token,
+        started.conversation,
+        started.visitor_token,
+        faq_entry,
+        bot_message,
+        private,
     )
 
 
@@ -175,6 +218,10 @@ class World:
             "b_conversation": self.b.conversation.id,
             "a_visitor_token": self.a.visitor_token,
             "b_visitor_token": self.b.visitor_token,
+            "a_faq": self.a.faq_entry.id,
+            "b_faq": self.b.faq_entry.id,
+            "b_bot_message": self.b.bot_message.id,
+            "b_bot_conversation": self.b.bot_message.conversation_id,
         }
 
 
@@ -219,6 +266,9 @@ def tenant_state(tenant: Tenant) -> dict:
         "conversation_messages": rows(
             Message.objects.filter(Q(conversation__account=account) | Q(operator__account=account))
         ),
+        "faq_entries": rows(FaqEntry.objects.filter(Q(account=account) | Q(group__account=account))),
+        "faq_answers": rows(FaqAnswer.objects.filter(Q(account=account) | Q(conversation__account=account))),
+        "faq_misses": rows(FaqMiss.objects.filter(account=account)),
         "present_until": store.present_until_map(account_id=account.id),
         "connections": {
             op_id: store.connections(ref=OperatorRef(account.id, op_id), now=now, ttl=10**6) for op_id in operator_ids

@@ -274,6 +274,30 @@ API: dict[str, list[Probe]] = {
         # B's agent is no assignee of A's conversation.
         post("/api/v1/conversations/{a_conversation}/assign", lambda i: {"operator": i["b_agent"]}),
     ],
+    "api/v1/faq": [
+        get("/api/v1/faq"),
+        post(
+            "/api/v1/faq",
+            lambda i: {
+                "question": "Stolen?",
+                "answer": "Yes.",
+                "language": "en",
+                "group": i["b_key"],
+                "id": i["b_faq"],
+            },
+        ),
+    ],
+    "api/v1/faq/match": [
+        # B's question, in A's account and with B's group key: B's answer never comes back.
+        post("/api/v1/faq/match", {"question": "riddle bravozulu opening hours"}),
+        post("/api/v1/faq/match", lambda i: {"question": "riddle bravozulu opening hours", "group": i["b_key"]}),
+    ],
+    "api/v1/faq/<str:entry_id>": [
+        get("/api/v1/faq/{b_faq}", refused=True),
+        patch("/api/v1/faq/{b_faq}", {"answer": "Hijacked", "enabled": False}, refused=True),
+        delete("/api/v1/faq/{b_faq}", refused=True),
+        patch("/api/v1/faq/{a_faq}", lambda i: {"group": i["b_key"]}),
+    ],
     "api/v1/conversations/<str:conversation_id>/close": [
         post("/api/v1/conversations/{b_conversation}/close", refused=True),
         post("/api/v1/conversations/{a_conversation}/close"),
@@ -389,6 +413,29 @@ PUBLIC: dict[str, Public] = {
             ),
         ],
     ),
+    "widget/v1/<str:widget_key>/conversations/<int:conversation_id>/messages/<int:message_id>/feedback": Public(
+        "a visitor rates the bot's answer in their conversation: never B's, whichever key and token are sent",
+        [
+            post(
+                "/widget/v1/{a_widget}/conversations/{b_bot_conversation}/messages/{b_bot_message}/feedback",
+                {"helpful": True},
+                expect=(404,),
+                visitor="a_visitor_token",
+            ),
+            post(
+                "/widget/v1/{a_widget}/conversations/{b_bot_conversation}/messages/{b_bot_message}/feedback",
+                {"talk_to_person": True},
+                expect=(404,),
+                visitor="b_visitor_token",
+            ),
+            post(
+                "/widget/v1/{b_widget}/conversations/{b_bot_conversation}/messages/{b_bot_message}/feedback",
+                {"helpful": True},
+                expect=(404,),
+                visitor="a_visitor_token",
+            ),
+        ],
+    ),
     "widget/v1/<str:widget_key>/visitor": Public(
         "a visitor names themselves: B's visitor token on A's website makes a new visitor of A, B's is untouched",
         [
@@ -424,6 +471,7 @@ ADMIN_OBJECTS: dict[str, Callable[[World], int]] = {
     "hours.openinghours": lambda w: OpeningHours.objects.filter(account=w.b.account).first().pk,
     "conversations.conversation": lambda w: w.b.conversation.pk,
     "conversations.visitor": lambda w: w.b.conversation.visitor_id,
+    "conversations.faqentry": lambda w: w.b.faq_entry.pk,
     # Not a tenant's: the admin's permission groups.
     "auth.group": lambda w: AuthGroup.objects.get_or_create(name="Site editors")[0].pk,
 }
