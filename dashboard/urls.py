@@ -1,5 +1,6 @@
 from django.urls import include, path
 
+from dashboard.views import faq as faq_views
 from dashboard.views import groups as group_views
 from dashboard.views import hours as hours_views
 from dashboard.views import inbox as inbox_views
@@ -31,6 +32,12 @@ dashboard_patterns = [
     path("inbox/<int:conversation_id>/assign", inbox_views.conversation_assign, name="inbox_assign"),
     path("inbox/<int:conversation_id>/close", inbox_views.conversation_close, name="inbox_close"),
     path("profile/", views.profile, name="profile"),
+    path("faq/", faq_views.faq_list, name="faq"),
+    path("faq/mode/", faq_views.faq_mode, name="faq_mode"),
+    path("faq/new/", faq_views.faq_create, name="faq_create"),
+    path("faq/report/", faq_views.faq_report, name="faq_report"),
+    path("faq/<int:entry_id>/", faq_views.faq_edit, name="faq_edit"),
+    path("faq/<int:entry_id>/delete/", faq_views.faq_delete, name="faq_delete"),
 ]
 
 # Log-in and log-out keep global names (settings.LOGIN_URL is "login"); the pages

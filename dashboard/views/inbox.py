@@ -8,6 +8,7 @@ operator socket's ``conversation`` and ``message`` frames keep it live.
 """
 
 import datetime
+import logging
 import zoneinfo
 from collections.abc import Callable
 from typing import TypedDict
@@ -22,6 +23,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.models import Operator
 from conversations import selectors, services
+from conversations.faq.selectors import SuggestionPayload, faq_suggestion
 from conversations.models import BODY_MAX, Conversation, Message
 from conversations.payloads import ConversationPayload, conversation_payload, iso, message_payload
 from dashboard.forms.inbox import (
@@ -36,6 +38,8 @@ from dashboard.forms.inbox import (
 )
 from dashboard.views.base import dashboard_json, dashboard_page, render_page
 from groups.models import Group
+
+logger = logging.getLogger(__name__)
 
 PAGE_SIZE = 50
 PREVIEW_CHARS = 160
@@ -288,8 +292,21 @@ def conversation_json(request: HttpRequest, conversation_id: int) -> JsonRespons
             "conversation": conversation_payload(conversation),
             "visitor": visitor_details(conversation),
             "messages": [message_payload(m) for m in messages],
+            "suggestion": _suggestion(conversation),
         }
     )
+
+
+def _suggestion(conversation: Conversation) -> SuggestionPayload | None:
+    """The FAQ entry that best answers the visitor's last message, offered as
+    a reply; never a reason for the conversation not to open."""
+    if conversation.status != OPEN:
+        return None
+    try:
+        return faq_suggestion(conversation=conversation)
+    except Exception:
+        logger.exception("FAQ suggestion for conversation %s failed", conversation.id)
+        return None
 
 
 def _conversation_action(view: Callable) -> Callable:

@@ -729,6 +729,7 @@
           showHead(c);
           showDetails(data.visitor);
           data.messages.forEach(addMessage);
+          showSuggestion(data.suggestion);
           if (!open.loaded) {
             open.loaded = true;
             pendingFor(id).forEach(showPending);
@@ -780,6 +781,7 @@
         drafts.set(open.id, textarea.value);
       }
       open = { id: id, messages: new Map(), lastSeq: 0, loaded: false };
+      showSuggestion(null);
       thread.textContent = "";
       typingNote.hidden = true;
       showError("");
@@ -805,6 +807,27 @@
       }
       load(id);
     }
+
+    /* the FAQ entry that answers the visitor's last message: one click puts it in the reply box */
+
+    var suggestion = document.getElementById("suggestion");
+    var suggested = null;
+
+    function showSuggestion(data) {
+      suggested = data && data.answer ? data : null;
+      suggestion.hidden = !suggested;
+      document.getElementById("suggestion-question").textContent = suggested ? suggested.question : "";
+      suggestion.title = suggested ? suggested.answer : "";
+    }
+
+    document.getElementById("suggestion-insert").addEventListener("click", function () {
+      if (!suggested) {
+        return;
+      }
+      textarea.value = textarea.value ? textarea.value.replace(/\s*$/, "\n") + suggested.answer : suggested.answer;
+      showSuggestion(null);
+      textarea.focus();
+    });
 
     function closePane(push) {
       if (open) {
@@ -998,6 +1021,13 @@
 
     function onMessage(message) {
       confirmed(message);
+      if (open && open.id === message.conversation_id && open.loaded) {
+        if (message.author === "visitor") {
+          load(open.id); // its answer carries the suggestion for this new question
+        } else if (message.author === "operator") {
+          showSuggestion(null);
+        }
+      }
       var c = conversations.get(message.conversation_id);
       if (c) {
         if (message.created_at >= c.last_message_at) {

@@ -12,6 +12,7 @@ from django.urls import reverse
 
 from accounts.models import Operator, Status
 from accounts.services import operator_update
+from conversations.faq.services import faq_entry_create
 from hours.services import opening_hours_set
 from presence.models import Source
 from presence.services import operator_set_status
@@ -165,7 +166,23 @@ def pages(team) -> list[tuple[str, str, dict | None]]:
         ("owner", reverse("dashboard:group_edit", args=[make_group(account=team["other"], key="cizi").id]), None),
         ("anonymous", reverse("login"), None),
         ("anonymous", reverse("login"), {"username": "nikdo@example.cz", "password": "spatne-heslo"}),
+        ("owner", reverse("dashboard:faq"), None),
+        ("owner", reverse("dashboard:faq") + "?q=oteviraci+doba", None),
+        ("owner", reverse("dashboard:faq") + "?q=prodavate+kola", None),
+        ("owner", reverse("dashboard:faq_create"), {"question": "", "answer": "<b>x</b>", "language": "cs"}),
+        ("owner", reverse("dashboard:faq_edit", args=[faq_entry(team).id]), None),
+        ("owner", reverse("dashboard:faq_report"), None),
     ]
+
+
+def faq_entry(team):
+    return faq_entry_create(
+        account=team["account"],
+        question="Jaká je otevírací doba?",
+        phrasings=["Kdy máte otevřeno?"],
+        answer="Po–Pá 9–17.",
+        language="cs",
+    )
 
 
 def render(team, who: str, path: str, data: dict | None, *, language: str) -> str:

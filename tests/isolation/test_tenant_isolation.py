@@ -194,6 +194,25 @@ DASHBOARD: dict[str, list[Probe]] = {
         post("/profile/", lambda i: {"form": "profile", "display_name": "Quintus A", "account": i["b_account"]}),
     ],
     "logout/": [post("/logout/")],
+    "faq/": [get("/faq/"), get("/faq/?q=riddle+bravozulu+opening+hours")],
+    "faq/mode/": [post("/faq/mode/", lambda i: {"bot_mode": "off", "account": i["b_account"]})],
+    "faq/new/": [
+        get("/faq/new/"),
+        post(
+            "/faq/new/",
+            lambda i: {"question": "Stolen?", "answer": "Yes.", "language": "en", "group": i["b_group"]},
+        ),
+    ],
+    "faq/report/": [get("/faq/report/")],
+    "faq/<int:entry_id>/": [
+        get("/faq/{b_faq}/", refused=True),
+        post("/faq/{b_faq}/", {"question": "Hijacked?", "answer": "Yes.", "language": "en"}, refused=True),
+        post(
+            "/faq/{a_faq}/",
+            lambda i: {"question": "Riddle alphaqua?", "answer": "Yes.", "language": "en", "group": i["b_group"]},
+        ),
+    ],
+    "faq/<int:entry_id>/delete/": [post("/faq/{b_faq}/delete/", refused=True)],
 }
 
 # The REST API (a token or a session of A).
