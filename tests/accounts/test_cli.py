@@ -69,3 +69,19 @@ def test_seed_demo_creates_groups_operators_and_hours_and_prints_the_login():
     # Running it again reuses the demo instead of failing or duplicating it.
     run("seed_demo")
     assert Account.objects.filter(name="Demo Shop").count() == 1
+
+
+@pytest.mark.django_db
+def test_seed_demo_gives_the_demo_a_faq_in_both_languages_once():
+    from conversations.faq.selectors import faq_match
+    from conversations.models import FaqEntry
+
+    run("seed_demo")
+    run("seed_demo")
+    account = Account.objects.get(name="Demo Shop")
+    entries = FaqEntry.objects.filter(account=account)
+    assert set(entries.values_list("language", flat=True)) == {"cs", "en"}
+    assert entries.count() == len(set(entries.values_list("question", flat=True)))
+    # It should answer the way visitors ask, in either language.
+    assert faq_match(account=account, text="kolik stoji doprava")[0] is not None
+    assert faq_match(account=account, text="how do i return an item")[0] is not None

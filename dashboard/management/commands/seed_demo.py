@@ -4,6 +4,9 @@ from django.test.utils import override_settings
 
 from accounts.models import Operator
 from accounts.services import account_create, account_update, operator_create
+from conversations.faq.demo import DEMO_FAQ
+from conversations.faq.services import faq_entry_create
+from conversations.models import FaqEntry
 from conversations.services import operator_message_post, visitor_conversation_start
 from groups.services import group_create
 from hours.services import opening_hours_set
@@ -62,11 +65,16 @@ class Command(BaseCommand):
             )
             _demo_conversations(account, sam=ops["sam@demo.example"])
         account = owner.account
+        if not FaqEntry.objects.filter(account=account).exists():
+            # Also for a demo account made before the FAQ bot existed.
+            for entry in DEMO_FAQ:
+                faq_entry_create(account=account, **entry._asdict())
         self.stdout.write(f"Demo account: {account.name}")
         self.stdout.write(f"Dashboard:    {url}/")
         self.stdout.write(f"Log in as:    {DEMO_EMAIL} / {DEMO_PASSWORD}  (other operators: same password)")
         self.stdout.write(f"Widget key:   {account.widget_key}")
         self.stdout.write(f"Widget demo:  {url}/widget/demo/{account.widget_key}/")
+        self.stdout.write(f"FAQ bot:      {url}/faq/  ({FaqEntry.objects.filter(account=account).count()} entries)")
         self.stdout.write(f"Admin:        {url}/admin/  (create a superuser with: manage.py createsuperuser)")
 
 
