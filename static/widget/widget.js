@@ -527,9 +527,13 @@
             if (c) add(j);
             else {
               if (j.visitor_token) setToken(j.visitor_token);
-              // A reused conversation may hold messages this page has not seen.
-              if (setConv(j.conversation) && j.message && j.message.seq > 1) sync(true);
-              add(j.message);
+              // A reused conversation may hold messages this page has not seen; a new one the
+              // offline message or the bot's answer (later than the message), pushed before the
+              // socket knew the visitor.
+              var m = j.message;
+              var more = m && (m.seq > 1 || !state || state.status != "online" || j.conversation.last_message_at > m.created_at);
+              if (setConv(j.conversation) && more) sync(true);
+              add(m);
             }
             boxSet(next.c);
           } else if (s === 404 && c) {
