@@ -37,6 +37,9 @@ from groups.models import Group
 logger = logging.getLogger(__name__)
 
 OPEN = Conversation.Status.OPEN
+# A queued try older than this is dropped: an answer a minute late reads as
+# an answer to something else (the worker was down; the visitor moved on).
+BOT_TASK_EXPIRES_SECONDS = 60
 # Anything that looks like markup: a tag, a comment, a doctype, an entity.
 # Answers are plain text (web addresses become links where shown); refusing
 # markup outright beats escaping it into "&lt;b&gt;" the visitor then reads.
@@ -204,8 +207,26 @@ def faq_bot_consider(*, conversation: Conversation, message: Message, offline: b
             return
     elif mode != BotMode.FIRST or conversation.assignee_id is not None:
         return
-    conversation_id, seq = conversation.id, message.seq
-    transaction.on_commit(lambda: faq_bot_answer_safely(conversation_id=conversation_id, from_seq=seq, upto_seq=seq))
+    answer = {"conversation_id": conversation.id, "from_seq": message.seq, "upto_seq": message.seq}
+    if mode == BotMode.FIRST:
+        # Every visitor message: off the request (docs/FAQ.md has the figures).
+        transaction.on_commit(lambda: _answer_off_request(answer))
+    else:
+        # Rare (nobody can answer), and the answer belongs right after the
+        # automatic message: at once, in this process.
+        transaction.on_commit(lambda: faq_bot_answer_safely(**answer))
+
+
+def _answer_off_request(answer: dict) -> None:
+    """Queue the bot's try for a worker (embedded mode: Celery runs it eagerly,
+    here); a broker that refuses it leaves the try to this process."""
+    from conversations.tasks import faq_answer  # the task module imports the services
+
+    try:
+        faq_answer.apply_async(kwargs=answer, expires=BOT_TASK_EXPIRES_SECONDS)
+    except Exception:
+        logger.warning("FAQ bot task not queued; answering in this process", exc_info=True)
+        faq_bot_answer_safely(**answer)
 
 
 def faq_bot_after_automatic(*, conversation: Conversation, message: Message) -> None:

@@ -260,3 +260,34 @@ def test_the_operator_suggestion_is_the_best_entry_for_the_last_question(account
     make_operator(account=account)  # nothing to do with it: just another reader
     visitor_writes(account, "thanks, bye", token=started.visitor_token)
     assert faq_selectors.faq_suggestion(conversation=conversation) is None
+
+
+def test_first_mode_queues_the_try_off_the_request(account, agent, hours_entry, clock, monkeypatch):
+    from conversations import tasks
+
+    set_mode(account, BotMode.FIRST)
+    go_online(agent)
+    queued = []
+    monkeypatch.setattr(tasks.faq_answer, "apply_async", lambda kwargs, expires: queued.append((kwargs, expires)))
+    started = visitor_writes(account, "opening hours?")
+    # It should leave the match to a worker: nothing answered in the request.
+    assert kinds(started.conversation) == [("visitor", "text")]
+    assert queued == [({"conversation_id": started.conversation.id, "from_seq": 1, "upto_seq": 1}, 60)]
+    # The worker's run answers.
+    tasks.faq_answer(**queued[0][0])
+    assert kinds(started.conversation) == [("visitor", "text"), ("bot", "faq")]
+
+
+def test_a_broker_that_refuses_the_task_leaves_the_answer_to_the_request(
+    account, agent, hours_entry, clock, monkeypatch
+):
+    from conversations import tasks
+
+    def refused(**kwargs):
+        raise ConnectionError("broker down")
+
+    set_mode(account, BotMode.FIRST)
+    go_online(agent)
+    monkeypatch.setattr(tasks.faq_answer, "apply_async", refused)
+    started = visitor_writes(account, "opening hours?")
+    assert kinds(started.conversation) == [("visitor", "text"), ("bot", "faq")]
