@@ -33,7 +33,7 @@ from bench.common import (  # noqa: E402
     template_db,
 )
 
-BENCHMARKS = ["fanout", "idle", "heartbeats", "sweep", "reconnect", "widget_status", "conversations"]
+BENCHMARKS = ["fanout", "idle", "heartbeats", "sweep", "reconnect", "widget_status", "conversations", "faq"]
 TIMEOUT_S = {
     "fanout": 420,
     "idle": 420,
@@ -42,6 +42,7 @@ TIMEOUT_S = {
     "reconnect": 420,
     "widget_status": 300,
     "conversations": 600,
+    "faq": 120,
 }
 
 

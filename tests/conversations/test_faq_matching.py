@@ -82,3 +82,16 @@ def test_scores_are_between_zero_and_one():
     for text in ("oteviraci doba", "Kolik stojí doprava?", "what is your return policy"):
         (found,) = INDEX.search(text, any_group=True, limit=1)
         assert CONFIDENT <= found.score <= 1.0
+
+
+def test_the_evaluation_set_meets_its_targets():
+    # The matcher's quality, not its speed (bench/faq.py measures that): a
+    # change that costs right answers or adds wrong ones fails here.
+    from bench import faq
+
+    docs, ids = faq.load_entries()
+    results = faq.outcomes(faq.chosen(docs), faq.load_questions(faq.EVAL / "questions.tsv", ids))
+    figures = faq.figures(results, CONFIDENT)
+    assert figures["accuracy"] >= 0.85
+    assert figures["wrong"] <= 0.05
+    assert figures["answered_unanswerable"] <= 0.05
