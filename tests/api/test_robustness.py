@@ -5,6 +5,7 @@ import json
 import pytest
 from django.conf import settings
 
+from conversations.faq.services import faq_entry_create
 from tests.api.test_permissions_matrix import NO_BODY, TABLE
 from tests.conversations.conftest import visitor_writes
 from tests.factories import make_group, make_operator
@@ -63,7 +64,7 @@ ODD_BODIES = {
             name: "x" * 100_000
             for name in [
                 *["status", "name", "email", "display_name", "key", "timezone", "device", "password", "role"],
-                *["body", "client_id", "busy_message", "offline_message"],
+                *["body", "client_id", "busy_message", "offline_message", "question", "answer", "language"],
             ]
         }
     ).encode(),
@@ -85,7 +86,8 @@ def world(account, as_owner):
     target = make_operator(account=account)
     make_group(account=account, key="sales", members=[target])
     conversation = visitor_writes(account, "Hello?", client_id="robust").conversation
-    return {"operator": target.id, "group": "sales", "conversation": conversation.id}
+    entry = faq_entry_create(account=account, question="Opening hours?", answer="9 to 5.", language="en")
+    return {"operator": target.id, "group": "sales", "conversation": conversation.id, "faq": entry.id}
 
 
 def send(client, row, world, body: bytes):
