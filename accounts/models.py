@@ -105,8 +105,8 @@ class Account(models.Model):
         default=BotMode.WHEN_UNAVAILABLE,
         help_text=_("When the FAQ bot answers visitors' questions."),
     )
-    # Goes up with every change of the account's FAQ entries: each process's
-    # matcher index of the account is rebuilt when it sees a newer one.
+    # Changes with every change of the account's FAQ entries: each process's
+    # matcher index of the account is rebuilt when it sees another value.
     faq_version = models.PositiveIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(default=dj_timezone.now, editable=False)
 
