@@ -130,7 +130,6 @@ class FaqMatchView(ApiView):
         text = data["question"].strip()
         if not text:
             raise exceptions.ValidationError({"question": [_("This field may not be blank.")]})
-        request.user.account.refresh_from_db(fields=["faq_version"])
         matched, _nearest = selectors.faq_match(
             account=request.user.account,
             text=text,

@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import Account, BotMode
 from conversations import services as conversation_services
+from conversations.faq.matching import terms
 from conversations.faq.selectors import faq_match
 from conversations.models import (
     BODY_MAX,
@@ -284,6 +285,9 @@ def faq_bot_answer(
         return None
     matched, nearest = faq_match(account=conversation.account, text=text, group_id=conversation.group_id)
     if matched is None:
+        if nearest is None and not terms(text):
+            # "Hi", "thanks": nothing asked, nothing to write an entry for.
+            return None
         FaqMiss.objects.create(
             account_id=conversation.account_id,
             conversation_id=conversation_id,
