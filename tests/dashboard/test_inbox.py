@@ -161,7 +161,7 @@ def test_each_row_carries_the_last_message_as_a_preview(shop, sales_agent, sales
 
 
 def test_the_list_pages_with_a_cursor_that_skips_nothing(shop, monkeypatch):
-    monkeypatch.setattr("dashboard.views.inbox.PAGE_SIZE", 2)
+    monkeypatch.setattr("conversations.selectors.INBOX_PAGE_SIZE", 2)
     ids = [visitor_writes(shop, f"Hi {n}", client_id=f"n{n}").conversation.id for n in range(5)]
     client = signed_in(owner_of(shop))
 
