@@ -48,6 +48,8 @@ class VisitorDetails(TypedDict):
     first_page: str
     group_name: str
     since: str | None
+    # An IANA name ("" when unknown): the page shows the visitor's clock in it.
+    time_zone: str
 
 
 # --- reads ----------------------------------------------------------------------------
@@ -80,6 +82,7 @@ def visitor_details(conversation: Conversation) -> VisitorDetails:
         "first_page": visitor.first_page,
         "group_name": conversation.group.name if conversation.group_id else "",
         "since": iso(visitor.created_at),
+        "time_zone": visitor.time_zone,
     }
 
 

@@ -508,6 +508,7 @@
         if (group) data.group = group;
         // Path only: query strings can carry visitors' private tokens.
         data.page_url = (location.origin + location.pathname).slice(0, 500);
+        data.time_zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
       }
       api("POST", c ? "/conversations/" + encodeURIComponent(c.id) + "/messages" : "/conversations", data)
         .then((a) => {
