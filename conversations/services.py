@@ -138,6 +138,7 @@ def visitor_conversation_start(
     email: str = "",
     page_url: str = "",
     language: str = "",
+    time_zone: str = "",
 ) -> Started:
     """A visitor's message from the widget: into their open conversation, or
     a new one. Without a valid token a visitor is created and its token
@@ -165,11 +166,14 @@ def visitor_conversation_start(
             email=email,
             language=language,
             first_page=page_url,
+            time_zone=time_zone,
         )
     else:
         issued = token  # type: ignore[assignment] (valid: it found the visitor)
         changed = {
-            key: value for key, value in (("name", name), ("email", email)) if value and value != getattr(visitor, key)
+            key: value
+            for key, value in (("name", name), ("email", email), ("time_zone", time_zone))
+            if value and value != getattr(visitor, key)
         }
         if changed:
             for key, value in changed.items():

@@ -135,6 +135,7 @@ def conversation_start(request: HttpRequest, widget_key: str) -> HttpResponse:
         email=email,
         page_url=inputs.page_url_clean(data.get("page_url")),
         language=language if language in ("en", "cs") else "",
+        time_zone=inputs.time_zone_clean(data.get("time_zone")),
     )
     return _json(
         {

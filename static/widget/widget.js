@@ -508,6 +508,7 @@
         if (group) data.group = group;
         // Path only: query strings can carry visitors' private tokens.
         data.page_url = (location.origin + location.pathname).slice(0, 500);
+        data.time_zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
       }
       api("POST", c ? "/conversations/" + encodeURIComponent(c.id) + "/messages" : "/conversations", data)
         .then((a) => {
@@ -520,8 +521,8 @@
             if (c) add(j);
             else {
               if (j.visitor_token) setToken(j.visitor_token);
-              // A reused conversation may hold messages this page has not seen.
-              if (setConv(j.conversation) && j.message && j.message.seq > 1) sync(true);
+              // It may hold messages this page has not seen (a new one: pushed before the socket named us).
+              if (setConv(j.conversation)) sync(true);
               add(j.message);
             }
             boxSet(next.c);
@@ -671,7 +672,8 @@
       }
       // Once answered, the thanks stays under the message that asked.
       if (thanked) asking = ask.parentNode;
-      else if (conv && conv.visitor && conv.visitor.email) asking = null;
+      // Kept while the e-mail is on its way (its push comes first).
+      else if (conv && conv.visitor && conv.visitor.email && !mailSend.disabled) asking = null;
       if (!asking) ask.remove();
       else if (ask.parentNode !== asking) asking.append(ask);
       if (added) body.scrollTop = body.scrollHeight;
