@@ -313,10 +313,10 @@ def _message_by_client_id(*, conversation_id: int, client_id: str) -> Message | 
 
 def _conversation_for_update(*, conversation_id: int, operator: Operator | None) -> Conversation:
     """The conversation, row-locked, if ``operator`` may open it (None: site
-    staff in the Django admin, who may open any)."""
-    conversations = Conversation.objects.select_for_update(of=("self",)).select_related(
-        "account", "group", "visitor", "assignee"
-    )
+    staff in the Django admin, who may open any). Without its account: no
+    operator's change needs it, and its many columns made this, the query of
+    every reply, the costliest to build."""
+    conversations = Conversation.objects.select_for_update(of=("self",)).select_related("group", "visitor", "assignee")
     if operator is not None:
         conversations = conversations.filter(account_id=operator.account_id)
     conversation = conversations.filter(id=conversation_id).first()
