@@ -17,7 +17,6 @@ from chatstatus.edgemetrics import with_edge_metrics  # noqa: E402
 from chatstatus.health import with_health  # noqa: E402
 from chatstatus.logs import with_request_id  # noqa: E402
 from chatstatus.proxy import with_trusted_proxies  # noqa: E402
-from chatstatus.threads import with_pooled_threads  # noqa: E402
 from chatstatus.ticker import with_ticker  # noqa: E402
 from conversations.consumers import InboxConsumer  # noqa: E402
 from widget.asgi import with_widget_status  # noqa: E402
@@ -35,13 +34,9 @@ websocket_urlpatterns = [
     path("ws/widget/<str:widget_key>/", WidgetConsumer.as_asgi()),
 ]
 
-# The widget status read, the hottest request, is answered in front of Django;
-# Django's sync code runs on a few reused threads (see chatstatus/threads.py).
+# The widget status read, the hottest request, is answered in front of Django.
 router = ProtocolTypeRouter(
-    {
-        "http": with_widget_status(with_pooled_threads(django_asgi_app)),
-        "websocket": URLRouter(websocket_urlpatterns),
-    }
+    {"http": with_widget_status(django_asgi_app), "websocket": URLRouter(websocket_urlpatterns)}
 )
 
 # Outermost first: the client's address behind trusted proxies (every limit counts
