@@ -17,8 +17,3 @@ PASSWORD_HASHERS = [
 # Browser tests and drills wait for the busy message in seconds, not 45.
 if os.environ.get("CHATSTATUS_TEST_BUSY_AFTER_SECONDS"):
     CONVERSATION_BUSY_AFTER_SECONDS = float(os.environ["CHATSTATUS_TEST_BUSY_AFTER_SECONDS"])
-
-# The Celery children of several checkouts' test runs may share one Redis: a
-# queue of the run's own (named by its key prefix) keeps one run's beat from
-# feeding another run's worker.
-CELERY_TASK_DEFAULT_QUEUE = f"{REDIS_PREFIX}:celery"  # noqa: F405
