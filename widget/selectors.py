@@ -14,7 +14,7 @@ from cachetools import TTLCache
 from channels.db import database_sync_to_async
 
 from accounts.models import Account
-from presence.services import chat_box_read
+from presence.services import achat_box_read, chat_box_read
 from presence.snapshots import ChatBoxSnapshot, widget_box
 
 # Longer keys than any we issue are refused before any lookup.
@@ -119,7 +119,25 @@ def widget_status(*, widget_key: str, group_key: str | None) -> WidgetStatus | N
     account = widget_account(widget_key=widget_key)
     if account is None:
         return None
-    snapshot = chat_box_read(account_id=account.account_id)
+    return _widget_status(
+        account, chat_box_read(account_id=account.account_id), widget_key=widget_key, group_key=group_key
+    )
+
+
+async def awidget_status(*, widget_key: str, group_key: str | None) -> WidgetStatus | None:
+    """``widget_status`` from an event loop: with the key memoised and the
+    snapshot current, one read on the store's asyncio client and no hop to a
+    thread (the read every visitor's page makes, and a polling widget repeats)."""
+    account = await awidget_account(widget_key=widget_key)
+    if account is None:
+        return None
+    snapshot = await achat_box_read(account_id=account.account_id)
+    return _widget_status(account, snapshot, widget_key=widget_key, group_key=group_key)
+
+
+def _widget_status(
+    account: WidgetAccount, snapshot: ChatBoxSnapshot | None, *, widget_key: str, group_key: str | None
+) -> WidgetStatus | None:
     if snapshot is None:  # deleted since this process memoised its key
         widget_account_forget(widget_key=widget_key)
         return None
