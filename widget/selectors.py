@@ -5,9 +5,11 @@ store and the little account data a widget needs (language, name, allowed
 origins) is memoised per process for a short while.
 """
 
+import asyncio
 import hashlib
 import threading
 import time
+import weakref
 from dataclasses import dataclass
 
 from cachetools import TTLCache
@@ -83,13 +85,29 @@ def _memo_hit(widget_key: str) -> WidgetAccount | None | object:
         return None if widget_key in _unknown else _MISS
 
 
+# Look-ups in flight, per event loop and key: the connects of a storm that miss
+# the memo together wait for one query instead of queueing thousands of them.
+_looking_up: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 async def awidget_account(*, widget_key: str) -> WidgetAccount | None:
     """``widget_account`` from an event loop: a memoised answer costs no hop to
-    the process's one sync thread (a reconnect storm is thousands at once)."""
+    the process's one sync thread (a reconnect storm is thousands at once), and
+    concurrent misses of one key share one look-up."""
     if not widget_key or len(widget_key) > WIDGET_KEY_MAX:
         return None
     hit = _memo_hit(widget_key)
-    return hit if hit is not _MISS else await database_sync_to_async(widget_account)(widget_key=widget_key)
+    if hit is not _MISS:
+        return hit
+    pending = _looking_up.setdefault(asyncio.get_running_loop(), {})
+    lookup = pending.get(widget_key)
+    if lookup is None:
+        lookup = pending[widget_key] = asyncio.ensure_future(
+            database_sync_to_async(widget_account)(widget_key=widget_key)
+        )
+        lookup.add_done_callback(lambda _done: pending.pop(widget_key, None))
+    # Shielded: one connect given up must not cancel the others' look-up.
+    return await asyncio.shield(lookup)
 
 
 def widget_account_forget(*, widget_key: str | None = None) -> None:
