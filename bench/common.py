@@ -369,6 +369,24 @@ class Figure:
     target: str = ""
     met: bool | None = None
     baseline: float | int | str | None = None
+    # "lower" or "higher" (what is better); None: inferred (``direction``).
+    better: str | None = None
+    # How much a rerun on the same machine moves it (relative): a change within
+    # it is not called a regression (``regressed``).
+    noise: float = 0.25
+
+    def direction(self) -> str | None:
+        if self.better:
+            return self.better
+        if self.target.startswith("≤") or self.target == "0":
+            return "lower"
+        if self.target.startswith("≥"):
+            return "higher"
+        if self.unit in ("ms", "s", "KiB", "MiB"):
+            return "lower"
+        if self.unit.endswith("/s"):
+            return "higher"
+        return None
 
     def row(self) -> list[str]:
         met = "" if self.met is None else ("yes" if self.met else "NO")
@@ -380,6 +398,23 @@ class Figure:
             met,
             fmt(self.baseline, self.unit),
         ]
+
+
+def regressed(figure: dict, last: dict | None) -> bool | None:
+    """Is ``figure`` (a ``Figure``'s fields) worse than the ``last`` recorded
+    one by more than its noise? None when they cannot be compared."""
+    if last is None:
+        return None
+    value, before = figure.get("value"), last.get("value")
+    if not isinstance(value, int | float) or not isinstance(before, int | float):
+        return None
+    better = Figure(**{key: figure[key] for key in Figure.__dataclass_fields__ if key in figure}).direction()
+    noise = figure.get("noise", 0.25)
+    if better == "lower":
+        return value > before * (1 + noise) if before > 0 else value > 0
+    if better == "higher":
+        return value < before * (1 - noise)
+    return None
 
 
 def fmt(value: object, unit: str = "") -> str:

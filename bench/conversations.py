@@ -164,7 +164,7 @@ def __getattr__(name: str):
 
             # 120 replies a minute per operator stops a runaway script, not a
             # person; 20 operators sending 100 a second are 300 a minute each.
-            # The throttle still runs (its cache round trip is part of a reply).
+            # The throttle still runs (its store round trip is part of a reply).
             OperatorMessageRateThrottle.rate = BENCH_REPLY_RATE
         from chatstatus.asgi import application
 

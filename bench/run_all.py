@@ -5,7 +5,13 @@ The database is migrated once into a template that each benchmark clones
 benchmark still gets its own Redis and database. Per-benchmark output goes to
 ``bench/results/logs/run_all-NAME.out``; the summary to ``bench/results/run_all.json``.
 
-    .venv/bin/python bench/run_all.py [--quick] [--only fanout,sweep]
+Each figure is printed with the bare baseline of the same run beside it and the
+last recorded run's value (``docs/bench-last.json``, kept in the repository);
+a figure worse than that by more than its noise (``Figure.noise``, relative)
+is flagged ``WORSE``. ``--record`` makes this run the last recorded one (for
+its mode, full or quick; with ``--only``, for those benchmarks).
+
+    .venv/bin/python bench/run_all.py [--quick] [--only fanout,sweep] [--record]
 """
 
 import json
@@ -29,9 +35,12 @@ from bench.common import (  # noqa: E402
     log,
     machine,
     parser,
+    regressed,
     table,
     template_db,
 )
+
+LAST = ROOT / "docs" / "bench-last.json"
 
 BENCHMARKS = ["fanout", "idle", "heartbeats", "sweep", "reconnect", "widget_status", "conversations", "faq"]
 TIMEOUT_S = {
@@ -88,10 +97,50 @@ def run_one(name: str, *, quick: bool, template: str) -> dict:
     }
 
 
+def figure_key(item: dict) -> str:
+    return f"{item['benchmark']}: {item['figure']}"
+
+
+def last_recorded(mode: str) -> dict:
+    """The last recorded run's figures of ``mode`` ("full" or "quick"), by ``figure_key``."""
+    if not LAST.exists():
+        return {}
+    return json.loads(LAST.read_text()).get(mode, {}).get("figures", {})
+
+
+def record(mode: str, runs: list[dict], machine_state: dict) -> None:
+    data = json.loads(LAST.read_text()) if LAST.exists() else {}
+    entry = data.get(mode, {"figures": {}})
+    # Only what ran replaces what was recorded (``--only`` keeps the others).
+    figures = {
+        key: item for key, item in entry["figures"].items() if item["benchmark"] not in {r["benchmark"] for r in runs}
+    }
+    for run in runs:
+        for item in run["summary"]:
+            figures[figure_key(item)] = item
+    data[mode] = {
+        "recorded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": machine_state,
+        "figures": dict(sorted(figures.items())),
+    }
+    LAST.write_text(json.dumps(data, indent=1, ensure_ascii=False, default=str) + "\n")
+
+
+def comparison(item: dict, last: dict) -> tuple[str, str]:
+    """The last recorded value, and WORSE when this one is worse beyond its noise."""
+    before = last.get(figure_key(item))
+    if before is None:
+        return "—", ""
+    return fmt(before.get("value"), before.get("unit", "")), "WORSE" if regressed(item, before) else ""
+
+
 def main() -> int:
     cli = parser(__doc__.splitlines()[0])
     cli.add_argument("--only", default="", help="comma-separated benchmark names")
+    cli.add_argument("--record", action="store_true", help=f"record this run as the last one ({LAST.name})")
     args = cli.parse_args()
+    mode = "quick" if args.quick else "full"
+    last = last_recorded(mode)
     names = [name for name in args.only.split(",") if name] or BENCHMARKS
     LOGS.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
@@ -108,11 +157,15 @@ def main() -> int:
     total = time.monotonic() - started
     after = machine()
     rows = []
+    worse = []
     for run in runs:
         if not run["summary"]:
-            rows.append([run["benchmark"], f"({run['status']})", "", "", "", ""])
+            rows.append([run["benchmark"], f"({run['status']})", "", "", "", "", "", ""])
         for item in run["summary"]:
             met = "" if item.get("met") is None else ("yes" if item["met"] else "NO")
+            before, flag = comparison(item, last)
+            if flag:
+                worse.append(figure_key(item))
             rows.append(
                 [
                     item["benchmark"],
@@ -121,10 +174,14 @@ def main() -> int:
                     item.get("target", ""),
                     met,
                     fmt(item.get("baseline"), item.get("unit", "")),
+                    before,
+                    flag,
                 ]
             )
     print()
-    print(table(["benchmark", "figure", "value", "target", "met?", "baseline"], rows))
+    print(table(["benchmark", "figure", "value", "target", "met?", "baseline", "last recorded", ""], rows))
+    if worse:
+        print(f"\nworse than the last recorded run beyond its noise: {'; '.join(worse)}")
     print()
     print(
         table(
@@ -146,6 +203,9 @@ def main() -> int:
         )
     )
     print(f"results: {path.relative_to(ROOT)}")
+    if args.record:
+        record(mode, runs, {"before": before, "after": after})
+        print(f"recorded as the last {mode} run: {LAST.relative_to(ROOT)}")
     return 0 if all(run["status"] in ("ok", "missing") for run in runs) else 1
 
 

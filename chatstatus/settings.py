@@ -216,6 +216,10 @@ else:
 # --- Celery (production mode only; embedded mode uses the in-process ticker) --
 # No result backend: every task ignores its result.
 CELERY_BROKER_URL, CELERY_BROKER_TRANSPORT_OPTIONS = celery_broker(REDIS_TARGET) if REDIS_TARGET else (None, {})
+# Every broker key (queues, unacked messages, bindings) under REDIS_PREFIX, like
+# the store's and the channel layer's: installations sharing one Redis never
+# take each other's tasks.
+CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = f"{REDIS_PREFIX}:"
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = EMBEDDED

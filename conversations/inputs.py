@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator, validate_email
 from django.utils.translation import gettext as _
 
+from accounts.zones import is_known_zone
 from conversations.models import BODY_MAX, CLIENT_ID_MAX, NAME_MAX, PAGE_URL_MAX
 
 EMAIL_MAX = 254
@@ -95,5 +96,13 @@ def page_url_clean(value: object) -> str:
     try:
         URLValidator(schemes=["http", "https"])(value)
     except ValidationError:
+        return ""
+    return value
+
+
+def time_zone_clean(value: object) -> str:
+    """The IANA zone the visitor's browser reports, for their local time in
+    the inbox: context like the page, so an unknown one is dropped, never refused."""
+    if not isinstance(value, str) or not is_known_zone(value):
         return ""
     return value

@@ -138,6 +138,7 @@ def visitor_conversation_start(
     email: str = "",
     page_url: str = "",
     language: str = "",
+    time_zone: str = "",
 ) -> Started:
     """A visitor's message from the widget: into their open conversation, or
     a new one. Without a valid token a visitor is created and its token
@@ -165,11 +166,14 @@ def visitor_conversation_start(
             email=email,
             language=language,
             first_page=page_url,
+            time_zone=time_zone,
         )
     else:
         issued = token  # type: ignore[assignment] (valid: it found the visitor)
         changed = {
-            key: value for key, value in (("name", name), ("email", email)) if value and value != getattr(visitor, key)
+            key: value
+            for key, value in (("name", name), ("email", email), ("time_zone", time_zone))
+            if value and value != getattr(visitor, key)
         }
         if changed:
             for key, value in changed.items():
@@ -310,10 +314,10 @@ def _message_by_client_id(*, conversation_id: int, client_id: str) -> Message | 
 
 def _conversation_for_update(*, conversation_id: int, operator: Operator | None) -> Conversation:
     """The conversation, row-locked, if ``operator`` may open it (None: site
-    staff in the Django admin, who may open any)."""
-    conversations = Conversation.objects.select_for_update(of=("self",)).select_related(
-        "account", "group", "visitor", "assignee"
-    )
+    staff in the Django admin, who may open any). Without its account: no
+    operator's change needs it, and its many columns made this, the query of
+    every reply, the costliest to build."""
+    conversations = Conversation.objects.select_for_update(of=("self",)).select_related("group", "visitor", "assignee")
     if operator is not None:
         conversations = conversations.filter(account_id=operator.account_id)
     conversation = conversations.filter(id=conversation_id).first()

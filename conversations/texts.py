@@ -13,12 +13,27 @@ def _with_language(account: Account):
     return translation.override(account.language or "en")
 
 
+def _offline_built_in() -> str:
+    return _("We're offline right now.")
+
+
+def _busy_built_in() -> str:
+    return _("Sorry, we're busy at the moment. We'll be with you shortly.")
+
+
+def built_in_texts(*, account: Account) -> dict[str, str]:
+    """What an empty ``busy_message`` / ``offline_message`` stands for, in
+    the account's language (the settings page shows it as the placeholder)."""
+    with _with_language(account):
+        return {"busy_message": _busy_built_in(), "offline_message": _offline_built_in()}
+
+
 def offline_text(*, account: Account, back_at: datetime | None, ask_email: bool) -> str:
     """The offline message: the account's own text or the built-in one, the
     "back at" time when a schedule knows it, and the request for an e-mail
     when the visitor gave none."""
     with _with_language(account):
-        parts = [account.offline_message.strip() or _("We're offline right now.")]
+        parts = [account.offline_message.strip() or _offline_built_in()]
         if back_at is not None:
             local = back_at.astimezone(ZoneInfo(account.timezone))
             when = formats.date_format(local, "D j. n. H:i" if account.language == "cs" else "D j M, H:i")
@@ -32,7 +47,7 @@ def offline_text(*, account: Account, back_at: datetime | None, ask_email: bool)
 
 def busy_text(*, account: Account, ask_email: bool) -> str:
     with _with_language(account):
-        parts = [account.busy_message.strip() or _("Sorry, we're busy at the moment. We'll be with you shortly.")]
+        parts = [account.busy_message.strip() or _busy_built_in()]
         if ask_email:
             parts.append(_("If you can't wait, leave us your e-mail address and we'll reply there."))
         return " ".join(parts)

@@ -18,7 +18,7 @@ from conversations.forms import OfflineForm
 from conversations.payloads import conversation_payload, message_payload
 from presence.json_input import InvalidJson, json_parse
 from widget.forms import form_errors
-from widget.ratelimit import Limit, ratelimit_hit
+from widget.ratelimit import Hit, Limit, ratelimit_hit, ratelimit_hits
 from widget.selectors import WidgetAccount, widget_account
 from widget.visitors import visitor_token_digest, visitor_token_valid
 
@@ -46,9 +46,10 @@ def _client_ip(request: HttpRequest) -> str:
 
 
 def _limited(request: HttpRequest, *, token: object) -> HttpResponse | None:
-    retry_after = ratelimit_hit(scope="visitor-write-ip", ident=_client_ip(request), limits=ADDRESS_LIMITS)
-    if retry_after is None and visitor_token_valid(token):
-        retry_after = ratelimit_hit(scope="visitor-write", ident=visitor_token_digest(token), limits=VISITOR_LIMITS)
+    hits = [Hit("visitor-write-ip", _client_ip(request), ADDRESS_LIMITS)]
+    if visitor_token_valid(token):
+        hits.append(Hit("visitor-write", visitor_token_digest(token), VISITOR_LIMITS))
+    retry_after = ratelimit_hits(hits)
     return None if retry_after is None else _rate_limited(retry_after)
 
 
@@ -135,6 +136,7 @@ def conversation_start(request: HttpRequest, widget_key: str) -> HttpResponse:
         email=email,
         page_url=inputs.page_url_clean(data.get("page_url")),
         language=language if language in ("en", "cs") else "",
+        time_zone=inputs.time_zone_clean(data.get("time_zone")),
     )
     return _json(
         {

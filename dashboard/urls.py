@@ -23,6 +23,7 @@ dashboard_patterns = [
     path("hours/<slug:group_key>/", hours_views.hours_edit, name="group_hours"),
     path("history/", views.history, name="history"),
     path("embed/", views.widget_settings, name="widget"),
+    path("automatic-messages/", views.automatic_messages, name="automatic_messages"),
     path("inbox/", inbox_views.inbox, name="inbox"),
     path("inbox/count.json", inbox_views.inbox_count, name="inbox_count"),
     path("inbox/list.json", inbox_views.inbox_list, name="inbox_list"),

@@ -262,6 +262,9 @@ class MemoryStore:
     async def acount(self, key: str, *, now: float, ttl: int) -> int:
         return self.count(key, now=now, ttl=ttl)
 
+    def count_many(self, counters: list[tuple[str, int]], *, now: float) -> list[int]:
+        return [self.count(key, now=now, ttl=ttl) for key, ttl in counters]
+
     # -- locks ----------------------------------------------------------------
     @contextlib.contextmanager
     def lock(self, name: str, *, timeout: float, blocking: bool = True) -> Iterator[bool]:
@@ -731,6 +734,14 @@ class RedisStore:
         """Add one to counter ``key`` and return it; a new counter lives ``ttl`` seconds."""
         with self._errors():
             return int(self._count(keys=[f"{self.prefix}:n:{key}"], args=[ttl]))
+
+    def count_many(self, counters: list[tuple[str, int]], *, now: float) -> list[int]:
+        """``count`` for several ``(key, ttl)`` counters in one round trip."""
+        with self._errors():
+            pipe = self.client.pipeline(transaction=False)
+            for key, ttl in counters:
+                self._count(keys=[f"{self.prefix}:n:{key}"], args=[ttl], client=pipe)
+            return [int(n) for n in pipe.execute()]
 
     async def acount(self, key: str, *, now: float, ttl: int) -> int:
         """``count`` from an event loop (every widget socket's connect)."""

@@ -109,3 +109,15 @@ class Celery(ServerProcess):
         else:
             args += ["--schedule", str(ARTIFACTS / f"celerybeat-{os.getpid()}-{time.monotonic_ns()}")]
         super().__init__(args, env=server_env(**extra_env), log_name=name or f"celery-{role}-{os.getpid()}")
+
+    def wait_ready(self, *, timeout: float = 90) -> "Celery":
+        """Until a worker consumes from the broker, or a beat has sent its first task."""
+        sign = " ready." if "worker" in self.proc.args else "Sending due task"
+        deadline = time.monotonic() + timeout
+        while sign not in self.log():
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.log_path.name} exited with {self.proc.returncode} before it was ready")
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"{self.log_path.name} not ready within {timeout} s")
+            time.sleep(0.1)  # a child's log is all there is to watch: no event to wait on
+        return self

@@ -28,11 +28,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import parse_qs
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core import checks
 from django.core.signals import setting_changed
-from django.db import connection
 from django.dispatch import receiver
 from django.http.request import split_domain_port, validate_host
 from django.utils.csp import CSP, build_policy
@@ -131,21 +129,6 @@ def _settings_changed(**kwargs: object) -> None:
     _headers.cache_clear()
 
 
-def _widget_status_read(*, widget_key: str, group_key: str | None) -> selectors.WidgetStatus | None:
-    try:
-        return selectors.widget_status(widget_key=widget_key, group_key=group_key)
-    finally:
-        # A warm read opens no database connection; a cold one (memo expired,
-        # snapshot due) closes its own, as a request would with CONN_MAX_AGE=0.
-        if connection.connection is not None:
-            connection.close()
-
-
-# Any pool thread, not the one thread Django keeps for sync code: reads are
-# independent, and a warm one touches only the store.
-_widget_status = sync_to_async(_widget_status_read, thread_sensitive=False)
-
-
 def _header(scope: dict, name: bytes) -> str | None:
     for key, value in scope["headers"]:
         if key == name:
@@ -178,7 +161,9 @@ class _Answer:
 
 async def widget_status_answer(widget_key: str, group_key: str | None) -> _Answer | None:
     """The answer for one key and group (None: unknown), from the snapshot."""
-    status = await _widget_status(widget_key=widget_key, group_key=group_key)
+    # On the event loop: a memoised key and a current snapshot cost one read on
+    # the store's asyncio client and no hop to a thread.
+    status = await selectors.awidget_status(widget_key=widget_key, group_key=group_key)
     if status is None:
         return None
     return _Answer(status.etag, json.dumps(status.body, separators=(",", ":"), ensure_ascii=False).encode())

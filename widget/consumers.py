@@ -6,7 +6,7 @@ from urllib.parse import parse_qs
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from chatstatus.metrics import WIDGET_CONNECTS_REFUSED
-from presence import events, services
+from presence import events
 from presence.dispatch import DirectDispatchMixin
 from presence.json_input import InvalidJson, json_parse
 from presence.snapshots import ChatBoxSnapshot
@@ -90,9 +90,10 @@ class WidgetConsumer(DirectDispatchMixin, AsyncWebsocketConsumer):
         # Subscribe before reading the snapshot: a change published in between
         # is then queued for this socket (and an older read is skipped by version).
         self.group = events.widget_group(account.account_id)
-        await widget_hub().join(self.group, self)
+        hub = widget_hub()
+        await hub.join(self.group, self)
         try:
-            snapshot = await services.achat_box_read(account_id=account.account_id)
+            snapshot = await hub.snapshot(self.group, account_id=account.account_id)
         except BaseException:
             await self._leave()  # the hub must not keep the account's subscription for a socket that failed
             raise

@@ -15,6 +15,15 @@ here.
 The same subscription carries what a conversation sends to one visitor
 (``widget.visitor``: a frame and the digest of the visitor's token): the hub
 hands it to that visitor's sockets in this process, found by the digest.
+
+It also keeps the account's newest snapshot, the one every pushed
+``widget.snapshot`` carries, so a socket that connects while others of its
+account are here gets its first status without a store read: a restart puts
+thousands of one account's sockets through connect at once, and one read
+(shared by every connect waiting for it) serves them all. A snapshot kept
+longer than ``SNAPSHOT_FRESH_SECONDS`` without a push, or one whose
+``next_change_at`` has passed, is read again (a push lost while the layer
+reconnected costs at most that long).
 """
 
 import asyncio
@@ -25,7 +34,10 @@ import weakref
 from typing import Protocol
 
 from channels.layers import BaseChannelLayer, get_channel_layer
+from django.utils import timezone
 
+from presence import services as presence_services
+from presence.snapshots import ChatBoxSnapshot, snapshot_is_due
 from presence.store import StoreUnavailable, get_store
 
 logger = logging.getLogger(__name__)
@@ -34,6 +46,8 @@ logger = logging.getLogger(__name__)
 # for this long (a reply is e-mailed only to a visitor with no live widget).
 VISITORS_SEEN_EVERY = 30.0
 VISITORS_SEEN_TTL = 75.0
+# A kept snapshot with no push for this long is read again before it is handed out.
+SNAPSHOT_FRESH_SECONDS = 10.0
 
 
 class Listener(Protocol):
@@ -49,6 +63,15 @@ class _Room:
     task: asyncio.Task
     # token digest → the sockets of that visitor here
     visitors: dict[str, weakref.WeakSet] = dataclasses.field(default_factory=dict)
+    snapshot: ChatBoxSnapshot | None = None
+    snapshot_at = float("-inf")  # monotonic: when it was pushed, or when the read that got it began
+    reading: asyncio.Future | None = None
+
+    def keep(self, snapshot: ChatBoxSnapshot | None, *, at: float) -> None:
+        if snapshot is None:
+            return
+        if self.snapshot is None or snapshot["version"] >= self.snapshot["version"]:
+            self.snapshot, self.snapshot_at = snapshot, max(at, self.snapshot_at)
 
 
 class WidgetHub:
@@ -68,6 +91,33 @@ class WidgetHub:
                 task = asyncio.create_task(self._listen(group, channel), name=f"widget hub {group}")
                 room = self._rooms[group] = _Room(channel, weakref.WeakSet(), task)
             room.sockets.add(listener)
+
+    async def snapshot(self, group: str, *, account_id: int) -> ChatBoxSnapshot | None:
+        """The account's current snapshot for a socket that has joined ``group``:
+        the one kept here while it is fresh, else one store read shared by every
+        connect asking meanwhile."""
+        room = self._rooms.get(group)
+        if room is None:
+            return await presence_services.achat_box_read(account_id=account_id)
+        kept = room.snapshot
+        if (
+            kept is not None
+            and time.monotonic() - room.snapshot_at < SNAPSHOT_FRESH_SECONDS
+            and not snapshot_is_due(kept, now=timezone.now())
+        ):
+            return kept
+        if room.reading is None or room.reading.done():
+            room.reading = asyncio.ensure_future(self._read(room, account_id=account_id))
+        # Shielded: one connect given up (its client left) must not cancel the others' read.
+        return await asyncio.shield(room.reading)
+
+    @staticmethod
+    async def _read(room: _Room, *, account_id: int) -> ChatBoxSnapshot | None:
+        began = time.monotonic()
+        snapshot = await presence_services.achat_box_read(account_id=account_id)
+        room.keep(snapshot, at=began)
+        # A push newer than the read may have arrived meanwhile.
+        return room.snapshot if snapshot is not None else None
 
     def identify(self, group: str, listener: Listener, *, digest: str, previous: str | None = None) -> bool:
         """From now on also hand ``listener`` the messages for the visitor whose
@@ -144,6 +194,7 @@ class WidgetHub:
                 return
             kind = message.get("type")
             if kind == "widget.snapshot":
+                room.keep(message.get("snapshot"), at=time.monotonic())
                 listeners, handler = list(room.sockets), "widget_snapshot"
             elif kind == "widget.visitor":
                 listeners, handler = list(room.visitors.get(message.get("visitor"), ())), "widget_visitor"

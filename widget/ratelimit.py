@@ -7,9 +7,10 @@ Two mechanisms, each for what it fits:
   process. A window is ``period`` seconds long and aligned to the epoch, so
   every process counts into the same key. A fixed window lets a burst of
   2 × limit straddle a boundary; for abuse control of public endpoints that is
-  good enough and costs one round trip per limit. For what is rare and costly
-  (an offline message: a database row and an e-mail). An unreachable store
-  lets the hit through.
+  good enough and costs one round trip per request, whatever the number of
+  limits (``ratelimit_hits``). For what is rarer and costs a database write (a
+  visitor's message, an operator's reply, an offline message). An unreachable
+  store lets the hit through.
 * ``LocalLimiter``: a token bucket per client in this process's memory. For
   what is frequent and cheap (a widget socket's connect): no Redis round trip
   per connect, and nothing to lose when the store is slow or down — the limit
@@ -43,6 +44,15 @@ class Limit:
     period: int  # seconds
 
 
+@dataclass(frozen=True)
+class Hit:
+    """One client (``ident``) counted against the limits of ``scope``."""
+
+    scope: str
+    ident: str
+    limits: tuple[Limit, ...]
+
+
 def ratelimit_hit(*, scope: str, ident: str, limits: tuple[Limit, ...]) -> int | None:
     """Count one hit of ``ident`` against every limit of ``scope``.
 
@@ -50,15 +60,27 @@ def ratelimit_hit(*, scope: str, ident: str, limits: tuple[Limit, ...]) -> int |
     (for ``Retry-After``). An unreachable store allows the hit: losing abuse
     protection for a moment is better than refusing every visitor.
     """
+    return ratelimit_hits([Hit(scope, ident, limits)])
+
+
+def ratelimit_hits(hits: list[Hit]) -> int | None:
+    """``ratelimit_hit`` for several scopes at once, in one round trip to the
+    store (a visitor's message is counted by address and by visitor): None
+    when every one allows it, else the longest wait."""
     now = time.time()
-    counts = []
+    windows = [list(_windows(scope=hit.scope, ident=hit.ident, limits=hit.limits, now=now)) for hit in hits]
     try:
-        for limit, key in _windows(scope=scope, ident=ident, limits=limits, now=now):
-            counts.append(get_store().count(key, now=now, ttl=limit.period + 1))
+        counts = get_store().count_many(
+            [(key, limit.period + 1) for scope_windows in windows for limit, key in scope_windows], now=now
+        )
     except StoreUnavailable:
-        logger.warning("rate-limit store unavailable; allowing %s", scope)
+        logger.warning("rate-limit store unavailable; allowing %s", ", ".join(hit.scope for hit in hits))
         return None
-    return _retry_after(limits=limits, counts=counts, now=now)
+    waits = []
+    for hit in hits:
+        scope_counts, counts = counts[: len(hit.limits)], counts[len(hit.limits) :]
+        waits.append(_retry_after(limits=hit.limits, counts=scope_counts, now=now))
+    return max((wait for wait in waits if wait is not None), default=None)
 
 
 async def aratelimit_hit(*, scope: str, ident: str, limits: tuple[Limit, ...]) -> int | None:

@@ -5,16 +5,18 @@ store and the little account data a widget needs (language, name, allowed
 origins) is memoised per process for a short while.
 """
 
+import asyncio
 import hashlib
 import threading
 import time
+import weakref
 from dataclasses import dataclass
 
 from cachetools import TTLCache
 from channels.db import database_sync_to_async
 
 from accounts.models import Account
-from presence.services import chat_box_read
+from presence.services import achat_box_read, chat_box_read
 from presence.snapshots import ChatBoxSnapshot, widget_box
 
 # Longer keys than any we issue are refused before any lookup.
@@ -83,13 +85,29 @@ def _memo_hit(widget_key: str) -> WidgetAccount | None | object:
         return None if widget_key in _unknown else _MISS
 
 
+# Look-ups in flight, per event loop and key: the connects of a storm that miss
+# the memo together wait for one query instead of queueing thousands of them.
+_looking_up: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 async def awidget_account(*, widget_key: str) -> WidgetAccount | None:
     """``widget_account`` from an event loop: a memoised answer costs no hop to
-    the process's one sync thread (a reconnect storm is thousands at once)."""
+    the process's one sync thread (a reconnect storm is thousands at once), and
+    concurrent misses of one key share one look-up."""
     if not widget_key or len(widget_key) > WIDGET_KEY_MAX:
         return None
     hit = _memo_hit(widget_key)
-    return hit if hit is not _MISS else await database_sync_to_async(widget_account)(widget_key=widget_key)
+    if hit is not _MISS:
+        return hit
+    pending = _looking_up.setdefault(asyncio.get_running_loop(), {})
+    lookup = pending.get(widget_key)
+    if lookup is None:
+        lookup = pending[widget_key] = asyncio.ensure_future(
+            database_sync_to_async(widget_account)(widget_key=widget_key)
+        )
+        lookup.add_done_callback(lambda _done: pending.pop(widget_key, None))
+    # Shielded: one connect given up must not cancel the others' look-up.
+    return await asyncio.shield(lookup)
 
 
 def widget_account_forget(*, widget_key: str | None = None) -> None:
@@ -119,7 +137,25 @@ def widget_status(*, widget_key: str, group_key: str | None) -> WidgetStatus | N
     account = widget_account(widget_key=widget_key)
     if account is None:
         return None
-    snapshot = chat_box_read(account_id=account.account_id)
+    return _widget_status(
+        account, chat_box_read(account_id=account.account_id), widget_key=widget_key, group_key=group_key
+    )
+
+
+async def awidget_status(*, widget_key: str, group_key: str | None) -> WidgetStatus | None:
+    """``widget_status`` from an event loop: with the key memoised and the
+    snapshot current, one read on the store's asyncio client and no hop to a
+    thread (the read every visitor's page makes, and a polling widget repeats)."""
+    account = await awidget_account(widget_key=widget_key)
+    if account is None:
+        return None
+    snapshot = await achat_box_read(account_id=account.account_id)
+    return _widget_status(account, snapshot, widget_key=widget_key, group_key=group_key)
+
+
+def _widget_status(
+    account: WidgetAccount, snapshot: ChatBoxSnapshot | None, *, widget_key: str, group_key: str | None
+) -> WidgetStatus | None:
     if snapshot is None:  # deleted since this process memoised its key
         widget_account_forget(widget_key=widget_key)
         return None

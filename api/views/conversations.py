@@ -124,14 +124,15 @@ class ConversationMessagesView(ApiView):
         },
     )
     def post(self, request: Request, conversation_id: str) -> Response:
-        conversation = visible_conversation(request, conversation_id)
+        conversation_id = int_or_404(conversation_id)
         data = valid(ReplySerializer, request)
         try:
+            # The service checks rule 6 under the row lock: no look-up before it.
             posted = services.operator_message_post(
-                conversation_id=conversation.id, operator=request.user, body=data["body"], client_id=data["client_id"]
+                conversation_id=conversation_id, operator=request.user, body=data["body"], client_id=data["client_id"]
             )
         except services.ConversationNotFound:
-            raise Http404 from None  # gone, or no longer the caller's, since the look-up
+            raise Http404 from None
         except services.ConversationClosed:
             raise ConversationClosed() from None
         return Response(

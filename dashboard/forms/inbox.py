@@ -12,11 +12,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Account, Operator
 from conversations import inputs
-
-# The inbox's lists: three views of the open conversations, and the closed ones.
-VIEW_WAITING, VIEW_MINE, VIEW_ALL, VIEW_CLOSED = "waiting", "mine", "all", "closed"
-VIEWS = (VIEW_WAITING, VIEW_MINE, VIEW_ALL, VIEW_CLOSED)
-_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
+from conversations.selectors import INBOX_VIEWS, VIEW_ALL, inbox_cursor_parse
 
 
 class ReplyForm(forms.Form):
@@ -45,15 +41,10 @@ class AssignForm(forms.Form):
         self.fields["operator"].queryset = Operator.objects.filter(account=account, is_active=True)
 
 
-def cursor_text(*, last_message_at: datetime.datetime, conversation_id: int) -> str:
-    """Where a list page ends: the last row's activity (whole microseconds,
-    exact, unlike a float timestamp) and id."""
-    return f"{(last_message_at - _EPOCH) // datetime.timedelta(microseconds=1)}.{conversation_id}"
-
-
 class ListForm(forms.Form):
-    view = forms.ChoiceField(choices=[(view, view) for view in VIEWS], required=False)
-    before = forms.RegexField(regex=r"^[0-9]{1,20}\.[0-9]{1,12}$", required=False)
+    view = forms.ChoiceField(choices=[(view, view) for view in INBOX_VIEWS], required=False)
+    # Its format is the selector's (``inbox_cursor_parse``), checked in one place.
+    before = forms.CharField(required=False, strip=False)
 
     def clean_view(self) -> str:
         return self.cleaned_data["view"] or VIEW_ALL
@@ -62,9 +53,7 @@ class ListForm(forms.Form):
         value = self.cleaned_data["before"]
         if not value:
             return None
-        micros, conversation_id = value.split(".")
         try:
-            moment = _EPOCH + datetime.timedelta(microseconds=int(micros))
-        except OverflowError as error:
+            return inbox_cursor_parse(value)
+        except ValueError as error:
             raise ValidationError(_("Enter a valid value."), code="invalid") from error
-        return moment, int(conversation_id)

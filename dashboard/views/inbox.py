@@ -13,8 +13,6 @@ import zoneinfo
 from collections.abc import Callable
 from typing import TypedDict
 
-from django.db.models import OuterRef, Q, QuerySet, Subquery
-from django.db.models.functions import Substr
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -24,26 +22,14 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.models import Operator
 from conversations import selectors, services
 from conversations.faq.selectors import SuggestionPayload, faq_suggestion
-from conversations.models import BODY_MAX, Conversation, Message
+from conversations.models import BODY_MAX, Conversation
 from conversations.payloads import ConversationPayload, conversation_payload, iso, message_payload
-from dashboard.forms.inbox import (
-    VIEW_ALL,
-    VIEW_CLOSED,
-    VIEW_MINE,
-    VIEW_WAITING,
-    AssignForm,
-    ListForm,
-    ReplyForm,
-    cursor_text,
-)
+from conversations.selectors import VIEW_ALL, VIEW_CLOSED, VIEW_MINE, VIEW_WAITING, inbox_rows
+from dashboard.forms.inbox import AssignForm, ListForm, ReplyForm
 from dashboard.views.base import dashboard_json, dashboard_page, render_page
 from groups.models import Group
 
 logger = logging.getLogger(__name__)
-
-PAGE_SIZE = 50
-PREVIEW_CHARS = 160
-OPEN, CLOSED = Conversation.Status.OPEN, Conversation.Status.CLOSED
 
 
 class Preview(TypedDict):
@@ -66,48 +52,11 @@ class VisitorDetails(TypedDict):
     first_page: str
     group_name: str
     since: str | None
+    # An IANA name ("" when unknown): the page shows the visitor's clock in it.
+    time_zone: str
 
 
 # --- reads ----------------------------------------------------------------------------
-
-
-def _list_filter(conversations: QuerySet[Conversation], *, view: str, operator: Operator) -> QuerySet[Conversation]:
-    if view == VIEW_CLOSED:
-        return conversations.filter(status=CLOSED)
-    conversations = conversations.filter(status=OPEN)
-    if view == VIEW_WAITING:
-        return conversations.filter(waiting_since__isnull=False)
-    if view == VIEW_MINE:
-        return conversations.filter(assignee=operator)
-    return conversations
-
-
-def inbox_rows(
-    *, operator: Operator, view: str, before: tuple[datetime.datetime, int] | None = None
-) -> tuple[list[Conversation], str | None]:
-    """One page of a list, newest activity first, each with its last message
-    (two subqueries, one query in all); and the cursor of the next page.
-
-    The preview skips the automatic messages: what the visitor wrote says
-    more than "We're offline right now" under every name."""
-    last = Message.objects.filter(conversation=OuterRef("pk")).exclude(author=Message.Author.SYSTEM).order_by("-seq")
-    conversations = _list_filter(selectors.conversations_visible(operator=operator), view=view, operator=operator)
-    if before is not None:
-        moment, conversation_id = before
-        conversations = conversations.filter(
-            Q(last_message_at__lt=moment) | Q(last_message_at=moment, id__lt=conversation_id)
-        )
-    rows = list(
-        conversations.annotate(
-            preview_body=Substr(Subquery(last.values("body")[:1]), 1, PREVIEW_CHARS),
-            preview_author=Subquery(last.values("author")[:1]),
-        )[: PAGE_SIZE + 1]
-    )
-    cursor = None
-    if len(rows) > PAGE_SIZE:
-        rows = rows[:PAGE_SIZE]
-        cursor = cursor_text(last_message_at=rows[-1].last_message_at, conversation_id=rows[-1].id)
-    return rows, cursor
 
 
 def inbox_row(conversation: Conversation) -> InboxRow:
@@ -137,6 +86,7 @@ def visitor_details(conversation: Conversation) -> VisitorDetails:
         "first_page": visitor.first_page,
         "group_name": conversation.group.name if conversation.group_id else "",
         "since": iso(visitor.created_at),
+        "time_zone": visitor.time_zone,
     }
 
 
@@ -300,7 +250,7 @@ def conversation_json(request: HttpRequest, conversation_id: int) -> JsonRespons
 def _suggestion(conversation: Conversation) -> SuggestionPayload | None:
     """The FAQ entry that best answers the visitor's last message, offered as
     a reply; never a reason for the conversation not to open."""
-    if conversation.status != OPEN:
+    if conversation.status != Conversation.Status.OPEN:
         return None
     try:
         return faq_suggestion(conversation=conversation)

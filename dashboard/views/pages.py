@@ -26,6 +26,7 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts import services as account_services
 from accounts.models import ApiToken, Operator, Status
 from accounts.throttles import login_form_throttled, login_throttle_wait
+from dashboard.forms.automatic_messages import AutomaticMessagesForm
 from dashboard.forms.operators import (
     AllowedOriginsForm,
     EmailAuthenticationForm,
@@ -373,6 +374,27 @@ def widget_settings(request: HttpRequest) -> HttpResponse:
         "nav": "widget",
     }
     return render_page(request, "dashboard/widget.html", context)
+
+
+# --- automatic messages (admin) ------------------------------------------------------------
+
+
+@dashboard_page(admin=True)
+def automatic_messages(request: HttpRequest) -> HttpResponse:
+    """The busy message's delay and the busy and offline texts (rules 7–8)."""
+    account = request.user.account
+    form = AutomaticMessagesForm(request.POST or None, account=account)
+    if request.method == "POST" and form.is_valid():
+        try:
+            account_services.account_update(account=account, **form.cleaned_data)
+        except ValidationError as error:
+            account.refresh_from_db()
+            form_add_service_errors(form, error)
+        else:
+            messages.success(request, _("Saved."))
+            return redirect("dashboard:automatic_messages")
+    context = {"form": form, "language": account.get_language_display(), "nav": "automatic_messages"}
+    return render_page(request, "dashboard/automatic_messages.html", context)
 
 
 # --- profile -------------------------------------------------------------------------------

@@ -703,6 +703,39 @@
       detail("group", visitor.group_name);
       detail("language", visitor.language_name);
       detail("since", visitor.since ? timeText(visitor.since, true) : "");
+      localZone = visitor.time_zone || "";
+      showLocalTime();
+    }
+
+    /* the visitor's local time, from the zone their browser reported; the
+       operator's browser keeps the clock, so no request is needed to move it */
+
+    var localZone = "";
+    var localTimer = null;
+
+    function showLocalTime() {
+      clearTimeout(localTimer);
+      var cell = pane.querySelector('[data-detail="local-time"]');
+      var clock = "";
+      if (localZone) {
+        try {
+          clock = new Intl.DateTimeFormat("en-GB", {
+            timeZone: localZone,
+            hour: "2-digit",
+            minute: "2-digit",
+            hourCycle: "h23",
+          }).format(new Date());
+        } catch (error) {
+          clock = ""; // a zone this browser does not know: shown as unknown rather than wrong
+        }
+      }
+      cell.parentNode.hidden = !clock;
+      if (!clock) {
+        return;
+      }
+      cell.textContent = clock + " (" + localZone + ")";
+      // Again when the minute turns (every zone's offset is whole minutes).
+      localTimer = setTimeout(showLocalTime, 60000 - (Date.now() % 60000) + 20);
     }
 
     function load(id) {

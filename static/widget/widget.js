@@ -515,6 +515,7 @@
         if (group) data.group = group;
         // Path only: query strings can carry visitors' private tokens.
         data.page_url = (location.origin + location.pathname).slice(0, 500);
+        data.time_zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
       }
       api("POST", c ? "/conversations/" + encodeURIComponent(c.id) + "/messages" : "/conversations", data)
         .then((a) => {
@@ -527,13 +528,9 @@
             if (c) add(j);
             else {
               if (j.visitor_token) setToken(j.visitor_token);
-              // A reused conversation may hold messages this page has not seen; a new one the
-              // offline message or the bot's answer (later than the message), pushed before the
-              // socket knew the visitor.
-              var m = j.message;
-              var more = m && (m.seq > 1 || !state || state.status != "online" || j.conversation.last_message_at > m.created_at);
-              if (setConv(j.conversation) && more) sync(true);
-              add(m);
+              // It may hold messages this page has not seen (a new one: pushed before the socket named us).
+              if (setConv(j.conversation)) sync(true);
+              add(j.message);
             }
             boxSet(next.c);
           } else if (s === 404 && c) {
@@ -704,7 +701,8 @@
       }
       // Once answered, the thanks stays under the message that asked.
       if (thanked) asking = ask.parentNode;
-      else if (conv && conv.visitor && conv.visitor.email) asking = null;
+      // Kept while the e-mail is on its way (its push comes first).
+      else if (conv && conv.visitor && conv.visitor.email && !mailSend.disabled) asking = null;
       if (!asking) ask.remove();
       else if (ask.parentNode !== asking) asking.append(ask);
       if (added) body.scrollTop = body.scrollHeight;

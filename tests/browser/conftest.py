@@ -24,8 +24,10 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if "tests/browser/" in str(item.fspath):
             item.add_marker(pytest.mark.browser)
-            # The server child process cannot see the test process's memory store.
-            item.add_marker(pytest.mark.production_only)
+            # The server child process cannot see the test process's memory store;
+            # a module whose tests share only the database with it runs in both modes.
+            if not getattr(item.module, "EMBEDDED_TOO", False):
+                item.add_marker(pytest.mark.production_only)
 
 
 @pytest.fixture(autouse=True)

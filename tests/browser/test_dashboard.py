@@ -300,6 +300,7 @@ def test_screenshots_of_every_page(live_server, new_context, shop, screenshot, l
         ("/hours/", "hours"),
         ("/history/", "history"),
         ("/embed/", "widget"),
+        ("/automatic-messages/", "automatic-messages"),
         ("/groups/", "groups"),
         ("/inbox/", "inbox"),
         ("/profile/", "profile"),

@@ -5,6 +5,7 @@ operator's open inbox hears it over the operator socket, replies, and the
 operator's other tab shows the reply at once.
 """
 
+import datetime
 import itertools
 import threading
 
@@ -260,7 +261,7 @@ def test_screenshots_of_the_inbox(live_server, new_context, shop, screenshot, la
     colleague = make_operator(account=shop, name="Věra Veselá")
     offline = visitor_writes(
         live_server, shop, "Máte zítra otevřeno? Chtěli bychom přijít ve čtyřech.", name="Karel Čapek",
-        email="karel@example.cz", page_url="https://kavarna.example/menu", language="cs",
+        email="karel@example.cz", page_url="https://kavarna.example/menu", language="cs", time_zone="Europe/Prague",
     )  # fmt: skip
     page = log_in(new_context(viewport=viewport), live_server, operator)
     answered = visitor_writes(
@@ -300,6 +301,29 @@ def test_screenshots_of_the_inbox(live_server, new_context, shop, screenshot, la
     expect(page.locator('#thread .message[data-mine="true"]')).to_have_count(1)
     expect(page.locator('#thread .message[data-mine="true"] .message-state')).to_be_hidden()
     screenshot(page, f"inbox-conversation-{suffix}")
+
+
+def test_the_visitors_local_time_shows_in_their_zone_and_moves_with_the_minute(live_server, new_context, shop):
+    operator = make_operator(account=shop, status=Status.ONLINE, name="Jana Dvořáková")
+    far = visitor_writes(live_server, shop, "Konnichiwa!", name="Aiko", time_zone="Asia/Tokyo")
+    unknown = visitor_writes(live_server, shop, "Hello?", name="Bob")
+    context = new_context(timezone_id="Europe/Prague")
+    # The operator's browser keeps the clock: 10:15:30 UTC is 19:15 in Tokyo.
+    context.clock.install(time=datetime.datetime(2026, 3, 2, 10, 15, 30, tzinfo=datetime.UTC))
+    page = open_inbox(log_in(context, live_server, operator), live_server)
+
+    row(page, far["conversation"]["id"]).click()
+    local = page.locator('[data-detail="local-time"]')
+    expect(local).to_have_text("19:15 (Asia/Tokyo)")
+    expect(page.locator("dt", has_text="Local time")).to_be_visible()
+    # It should move on by itself when the minute turns, without a request.
+    context.clock.run_for(60_000)
+    expect(local).to_have_text("19:16 (Asia/Tokyo)")
+    # A visitor whose browser told no zone: no row rather than a guess.
+    row(page, unknown["conversation"]["id"]).click()
+    expect(page.locator("#pane-title")).to_have_text("Bob")
+    expect(page.locator('[data-detail="page"]')).to_have_text("Not given")
+    expect(local).to_be_hidden()
 
 
 def test_the_lists_switch_without_a_reload_and_show_older_pages(live_server, new_context, shop):

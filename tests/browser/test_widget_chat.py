@@ -70,15 +70,17 @@ def write(page, text: str) -> None:
 
 
 def visitor(page, fake: FakeChat) -> str:
-    """Wait until every message is acknowledged and the page's socket has identified
-    the visitor (pushes reach it from then on); return the visitor's token."""
+    """Wait until every message is acknowledged, the page's socket has identified
+    the visitor (pushes reach it from then on) and the page has read its new
+    conversation back once; return the visitor's token."""
     expect(widget(page, ".log .m.v .st:not(:empty)")).to_have_count(0)
     token = fake.only_token()
     for _ in range(200):
-        if any(socket["token"] == token for socket in fake.sockets):
+        read_back = any(c.token == token and c.path.startswith("/conversations/current") for c in fake.calls)
+        if read_back and any(socket["token"] == token for socket in fake.sockets):
             return token
         page.wait_for_timeout(20)  # lets Playwright deliver the socket's frames to the fake
-    raise AssertionError("the widget never sent its visitor frame")
+    raise AssertionError("the widget never sent its visitor frame or never read its conversation back")
 
 
 def stored(page, name: str):
@@ -266,6 +268,7 @@ def test_a_reload_keeps_the_history_and_resends_the_unacknowledged_message_once(
     [entry] = outbox(page).values()
     assert entry["b"] == "Second question"
 
+    calls_before = len(fake.calls)
     page.reload()
     widget(page, ".bubble").click()
     # The history came back from the server with the stored token; the unacknowledged
@@ -274,7 +277,8 @@ def test_a_reload_keeps_the_history_and_resends_the_unacknowledged_message_once(
     expect(widget(page, ".log .m").nth(0).locator(".tx")).to_have_text("First question")
     expect(widget(page, ".log .m").nth(1).locator(".tx")).to_have_text("Hello! Ask away.")
     expect(widget(page, ".log .m").nth(2).locator(".st")).to_have_text("Sending\u2026")
-    assert [c.token for c in fake.calls if c.path.startswith("/conversations/current")] == [token]
+    reloaded = fake.calls[calls_before:]
+    assert [c.token for c in reloaded if c.path.startswith("/conversations/current")] == [token]
 
     fake.planned.clear()  # the network is back: the next retry goes through
     expect(widget(page, ".log .m").nth(2).locator(".st")).to_be_hidden(timeout=20_000)

@@ -128,3 +128,23 @@ def test_behind_https_without_trusted_proxies_the_deployment_check_warns():
     result = manage("check", "--deploy", "--fail-level", "WARNING", **env)
     assert result.returncode != 0
     assert "chatstatus.W002" in result.stdout + result.stderr
+
+
+@pytest.mark.production_only
+def test_celery_s_queue_lives_under_the_installation_s_key_prefix():
+    import redis
+    from django.conf import settings
+
+    from chatstatus.celery import app
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    ours, shared = f"{settings.REDIS_PREFIX}:celery", "celery"
+    before = client.llen(shared)
+    try:
+        app.send_task("presence.tasks.presence_sweep", expires=60)
+
+        # It should queue the task under REDIS_PREFIX, not in the queue every installation shares.
+        assert client.llen(ours) == 1
+        assert client.llen(shared) == before
+    finally:
+        client.delete(ours)

@@ -197,6 +197,43 @@ def test_patch_visitor_sets_the_email_and_a_tokenless_patch_issues_one(client):
     assert bad.status_code == 400 and "email" in bad.json()["fields"]
 
 
+def test_the_browsers_time_zone_is_kept_for_the_visitors_local_time(client):
+    account = make_account()
+    answer = start(client, account, time_zone="America/Argentina/Buenos_Aires")
+
+    assert answer.status_code == 201
+    assert Visitor.objects.get().time_zone == "America/Argentina/Buenos_Aires"
+
+
+@pytest.mark.parametrize("zone", ["Mars/Olympus_Mons", "localtime", "", "Europe/Prague" * 10, 42, ["UTC"], None])
+def test_a_time_zone_nobody_knows_is_dropped_and_the_message_still_arrives(client, zone):
+    account = make_account()
+    answer = start(client, account, body="Hi there", time_zone=zone)
+
+    # It should store the message and no zone: the zone is context, never a reason to refuse.
+    assert answer.status_code == 201
+    assert Visitor.objects.get().time_zone == ""
+    assert Message.objects.get(author="visitor").body == "Hi there"
+
+
+def test_a_visitor_known_before_their_first_message_gets_its_time_zone_with_it(client):
+    account = make_account()
+    patched = client.patch(
+        f"/widget/v1/{account.widget_key}/visitor", json.dumps({"name": "Jan"}), content_type="application/json"
+    )
+    token = patched.json()["visitor_token"]
+
+    answer = post(
+        client,
+        f"/widget/v1/{account.widget_key}/conversations",
+        {"body": "Hello", "client_id": "tz-1", "time_zone": "Asia/Tokyo"},
+        token=token,
+    )
+
+    assert answer.status_code == 201
+    assert Visitor.objects.get().time_zone == "Asia/Tokyo"
+
+
 def test_cors_lets_any_site_send_the_visitor_token_without_credentials(client):
     account = make_account()
     preflight = client.options(

@@ -12,7 +12,7 @@ from presence.services import presence_heartbeat
 from tests.factories import PASSWORD, make_group, make_operator, owner_of
 
 EVERYONE_PAGES = ["overview", "history", "widget", "inbox", "profile", "team"]
-ADMIN_PAGES = ["operators", "operator_create", "groups", "group_create", "hours"]
+ADMIN_PAGES = ["operators", "operator_create", "groups", "group_create", "hours", "automatic_messages"]
 
 
 def url(name: str, *args) -> str:

@@ -88,7 +88,8 @@ def shown_text(html: str) -> str:
 
 @pytest.fixture
 def team(db):
-    account = make_account(name="Kavárna U Lípy")
+    # A Czech account: the automatic messages' built-in texts (shown as placeholders) are in its language.
+    account = make_account(name="Kavárna U Lípy", language="cs")
     owner = owner_of(account)
     operator_update(operator=owner, display_name="Marie Vlastníková", language="cs")
     agent = make_operator(account=account, status=Status.ONLINE, name="Jiří Novák")
@@ -155,6 +156,8 @@ def pages(team) -> list[tuple[str, str, dict | None]]:
         ("owner", reverse("dashboard:history") + "?date_from=2026-12-02&date_to=2026-12-01", None),
         ("owner", reverse("dashboard:widget"), None),
         ("owner", reverse("dashboard:widget"), {"allowed_origins": "kavarna.cz"}),
+        ("owner", reverse("dashboard:automatic_messages"), None),
+        ("owner", reverse("dashboard:automatic_messages"), {"busy_after_seconds": "5", "busy_message": "x" * 1001}),
         ("owner", reverse("dashboard:inbox"), None),
         ("owner", reverse("dashboard:inbox") + "?view=closed", None),
         ("owner", reverse("dashboard:inbox_conversation", args=[team["conversation"].id]), None),

@@ -161,7 +161,7 @@ def test_each_row_carries_the_last_message_as_a_preview(shop, sales_agent, sales
 
 
 def test_the_list_pages_with_a_cursor_that_skips_nothing(shop, monkeypatch):
-    monkeypatch.setattr("dashboard.views.inbox.PAGE_SIZE", 2)
+    monkeypatch.setattr("conversations.selectors.INBOX_PAGE_SIZE", 2)
     ids = [visitor_writes(shop, f"Hi {n}", client_id=f"n{n}").conversation.id for n in range(5)]
     client = signed_in(owner_of(shop))
 
@@ -221,11 +221,15 @@ def test_the_conversation_json_has_the_messages_and_the_visitors_details(shop, s
         "first_page": "https://shop.example/cart",
         "group_name": "Sales",
         "since": None,
+        "time_zone": "",
     }
     # It should give only the newer messages after a seq (a resync).
     last = data["messages"][-1]["seq"]
     assert client.get(url, {"after": last}).json()["messages"] == []
     assert client.get(url, {"after": "x"}).status_code == 400
+    # It should name the visitor's zone when their browser told it (the page shows their clock).
+    visitor_writes(shop, "Later", client_id="d2", time_zone="Europe/Lisbon", token=started.visitor_token)
+    assert client.get(url).json()["visitor"]["time_zone"] == "Europe/Lisbon"
 
 
 # --- replies --------------------------------------------------------------------------------------

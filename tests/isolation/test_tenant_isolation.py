@@ -179,6 +179,18 @@ DASHBOARD: dict[str, list[Probe]] = {
     ],
     "history/": [get("/history/"), get("/history/?operator={b_agent}")],
     "embed/": [get("/embed/"), post("/embed/", {"allowed_origins": "https://alphaqua.example"})],
+    "automatic-messages/": [
+        get("/automatic-messages/"),
+        post(
+            "/automatic-messages/",
+            lambda i: {
+                "busy_after_seconds": "60",
+                "busy_message": "Moment",
+                "offline_message": "",
+                "account": i["b_account"],
+            },
+        ),
+    ],
     "inbox/": [get("/inbox/")],
     "inbox/count.json": [get("/inbox/count.json")],
     "inbox/list.json": [get("/inbox/list.json"), get("/inbox/list.json?view=closed")],

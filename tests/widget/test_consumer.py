@@ -6,6 +6,7 @@ from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 
 import widget.consumers
+import widget.hub
 from accounts.models import Status
 from chatstatus.asgi import router
 from groups.models import Group
@@ -111,12 +112,16 @@ async def test_a_change_published_while_the_socket_reads_its_first_snapshot_is_n
     monkeypatch.setattr(presence_services, "achat_box_read", snapshot_then_a_change)
     communicator = socket(account)
     await communicator.connect()
-    first = await communicator.receive_json_from(timeout=2)
-    second = await communicator.receive_json_from(timeout=2)
+    received = [await communicator.receive_json_from(timeout=2)]
+    while received[-1]["status"] != "online":
+        received.append(await communicator.receive_json_from(timeout=2))
     await communicator.disconnect()
 
-    assert (first["status"], second["status"]) == ("offline", "online")
-    assert first["version"] < second["version"]
+    # It should end on the change: after the stale status, or at once when the
+    # push overtook the read (the hub keeps the newer of the two).
+    versions = [message["version"] for message in received]
+    assert [message["status"] for message in received] in (["offline", "online"], ["online"])
+    assert versions == sorted(set(versions))
 
 
 async def test_the_sockets_of_an_account_share_one_layer_channel_per_process(monkeypatch):
@@ -275,3 +280,72 @@ async def test_what_a_visitor_sends_is_ignored():
 
     assert await communicator.receive_nothing(timeout=0.2)
     await communicator.disconnect()
+
+
+def counting_reads(monkeypatch) -> list[int]:
+    reads: list[int] = []
+    read_snapshot = presence_services.achat_box_read
+
+    async def counted(**kwargs):
+        reads.append(kwargs["account_id"])
+        return await read_snapshot(**kwargs)
+
+    monkeypatch.setattr(presence_services, "achat_box_read", counted)
+    return reads
+
+
+async def test_sockets_joining_an_account_already_here_get_its_snapshot_without_a_store_read(monkeypatch):
+    account = await db(make_account)()
+    reads = counting_reads(monkeypatch)
+    first = socket(account, client="198.51.100.1")
+    await first.connect()
+    status = await first.receive_json_from(timeout=2)
+    others = [socket(account, client=f"198.51.100.{n}") for n in range(2, 12)]
+    for communicator in others:
+        await communicator.connect()
+    statuses = [await communicator.receive_json_from(timeout=2) for communicator in others]
+
+    # It should read the store once, for the first socket, and give the others the same status.
+    assert reads == [account.id]
+    assert {message["version"] for message in statuses} == {status["version"]}
+    for communicator in [first, *others]:
+        await communicator.disconnect()
+
+
+async def test_a_pushed_snapshot_is_what_the_next_socket_gets(monkeypatch):
+    account = await db(make_account)()
+    operator = await db(make_operator)(account=account)
+    await db(make_present)(operator)
+    first = socket(account, client="198.51.100.1")
+    await first.connect()
+    assert (await first.receive_json_from(timeout=2))["status"] == "offline"
+    await db(operator_set_status)(operator=operator, status=Status.ONLINE, source="api")
+    pushed = await first.receive_json_from(timeout=2)
+    reads = counting_reads(monkeypatch)
+
+    second = socket(account, client="198.51.100.2")
+    await second.connect()
+    status = await second.receive_json_from(timeout=2)
+
+    # It should hand the new socket the pushed status, with no store read.
+    assert (status["status"], status["version"]) == ("online", pushed["version"])
+    assert reads == []
+    for communicator in (first, second):
+        await communicator.disconnect()
+
+
+async def test_a_snapshot_kept_too_long_is_read_again(monkeypatch):
+    account = await db(make_account)()
+    first = socket(account, client="198.51.100.1")
+    await first.connect()
+    await first.receive_json_from(timeout=2)
+    monkeypatch.setattr(widget.hub, "SNAPSHOT_FRESH_SECONDS", 0.0)
+    reads = counting_reads(monkeypatch)
+
+    second = socket(account, client="198.51.100.2")
+    await second.connect()
+    await second.receive_json_from(timeout=2)
+
+    assert reads == [account.id]
+    for communicator in (first, second):
+        await communicator.disconnect()

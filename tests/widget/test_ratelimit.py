@@ -7,7 +7,7 @@ import time_machine
 
 from presence.store import StoreUnavailable, get_store
 from widget.consumers import CONNECT_LIMIT
-from widget.ratelimit import Limit, LocalLimiter, aratelimit_hit, client_key, ratelimit_hit
+from widget.ratelimit import Hit, Limit, LocalLimiter, aratelimit_hit, client_key, ratelimit_hit, ratelimit_hits
 
 LIMITS = (Limit(count=2, period=60), Limit(count=4, period=3600))
 START = datetime(2026, 3, 2, 10, 0, 0, tzinfo=UTC)
@@ -42,6 +42,18 @@ def test_scopes_and_identities_count_separately():
         assert ratelimit_hit(scope="t", ident="a", limits=LIMITS) is not None
 
 
+def test_several_scopes_are_counted_at_once_and_the_longest_wait_wins():
+    address, visitor = (Limit(count=3, period=60),), (Limit(count=1, period=60), Limit(count=5, period=3600))
+    with time_machine.travel(START + timedelta(seconds=20), tick=False):
+        answers = [ratelimit_hits([Hit("ip", "10.0.0.1", address), Hit("v", "token", visitor)]) for _ in range(2)]
+        # Each scope counted its hit: the address has one left, the visitor none.
+        alone = ratelimit_hit(scope="ip", ident="10.0.0.1", limits=address)
+        over = ratelimit_hit(scope="ip", ident="10.0.0.1", limits=address)
+
+    assert answers == [None, 40]
+    assert (alone, over) == (None, 40)
+
+
 def test_an_unreachable_store_lets_visitors_through(monkeypatch, caplog):
     def broken(*args, **kwargs):
         raise StoreUnavailable("store down")
@@ -50,9 +62,11 @@ def test_an_unreachable_store_lets_visitors_through(monkeypatch, caplog):
         raise StoreUnavailable("store down")
 
     monkeypatch.setattr(get_store(), "count", broken)
+    monkeypatch.setattr(get_store(), "count_many", broken)
     monkeypatch.setattr(get_store(), "acount", abroken)
 
     assert ratelimit_hit(scope="t", ident="a", limits=LIMITS) is None
+    assert ratelimit_hits([Hit("t", "a", LIMITS), Hit("u", "b", LIMITS)]) is None
     assert asyncio.run(aratelimit_hit(scope="t", ident="a", limits=LIMITS)) is None
     assert "rate-limit store unavailable" in caplog.text
 

@@ -1,5 +1,6 @@
 """The widget's reads: the key memo and the snapshot a socket reads."""
 
+import asyncio
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -10,6 +11,7 @@ from accounts.models import Account
 from presence.services import achat_box_read
 from presence.store import dumps, get_store
 from tests.factories import make_account
+from widget import selectors
 from widget.selectors import awidget_account, widget_account_forget
 
 NOON = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
@@ -30,6 +32,24 @@ async def test_a_known_widget_key_is_answered_from_the_memo_without_a_query():
     assert first.account_id == account.id
     assert fresh.name == "Renamed"
     assert await awidget_account(widget_key="no-such-key") is None
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_storm_of_connects_missing_the_memo_makes_one_look_up(monkeypatch):
+    account = await sync_to_async(make_account)()
+    widget_account_forget()
+    look_ups = []
+    look_up = selectors.widget_account
+
+    def counted(**kwargs):
+        look_ups.append(kwargs["widget_key"])
+        return look_up(**kwargs)
+
+    monkeypatch.setattr(selectors, "widget_account", counted)
+    answers = await asyncio.gather(*(awidget_account(widget_key=account.widget_key) for _ in range(50)))
+
+    assert look_ups == [account.widget_key]
+    assert {answer.account_id for answer in answers} == {account.id}
 
 
 @pytest.mark.django_db(transaction=True)
