@@ -21,7 +21,7 @@ from django.utils.translation import gettext as _
 from accounts.models import Account, BotMode
 from conversations import services as conversation_services
 from conversations.faq.matching import terms
-from conversations.faq.selectors import faq_match
+from conversations.faq.selectors import faq_index, faq_match
 from conversations.models import (
     BODY_MAX,
     FAQ_ANSWER_MAX,
@@ -279,6 +279,10 @@ def faq_bot_answer(
         .values_list("body", flat=True)
     )[:BODY_MAX]
     if not text:
+        return None
+    if not faq_index(account_id=conversation.account_id, version=conversation.account.faq_version).docs:
+        # No enabled entry: nothing to answer with, and no question worth keeping
+        # for an account that does not use the FAQ.
         return None
     previous = FaqAnswer.objects.filter(conversation_id=conversation_id)
     if previous.filter(feedback=FaqAnswer.Feedback.TALK_TO_PERSON).exists():

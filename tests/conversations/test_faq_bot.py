@@ -120,6 +120,11 @@ def test_not_confident_means_silent_and_the_question_is_kept(account, hours_entr
     assert miss.question == "Do you sell kids' bikes?" and miss.conversation_id == started.conversation.id
 
 
+def test_an_account_without_entries_keeps_no_unanswered_questions(account, clock):
+    visitor_writes(account, "Do you sell kids' bikes?")
+    assert not FaqMiss.objects.exists()
+
+
 def test_greetings_are_not_kept_as_unanswered_questions(account, hours_entry, clock):
     visitor_writes(account, "Dobrý den!")
     assert not FaqMiss.objects.exists() and not Message.objects.filter(author="bot").exists()
