@@ -163,7 +163,7 @@ def main() -> int:
             rows.append([run["benchmark"], f"({run['status']})", "", "", "", "", "", ""])
         for item in run["summary"]:
             met = "" if item.get("met") is None else ("yes" if item["met"] else "NO")
-            before, flag = comparison(item, last)
+            recorded, flag = comparison(item, last)
             if flag:
                 worse.append(figure_key(item))
             rows.append(
@@ -174,7 +174,7 @@ def main() -> int:
                     item.get("target", ""),
                     met,
                     fmt(item.get("baseline"), item.get("unit", "")),
-                    before,
+                    recorded,
                     flag,
                 ]
             )
