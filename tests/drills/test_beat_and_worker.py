@@ -7,6 +7,7 @@ import time
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.utils import timezone
 
 from accounts.models import Status
@@ -44,7 +45,9 @@ def last_heard(operator, *, seconds_ago: float) -> float:
 
 def queued_sweeps(drill) -> dict[str, str | None]:
     """The sweep tasks waiting in the broker's queue: id → ``expires`` header."""
-    headers = [json.loads(item)["headers"] for item in drill.redis.client().lrange("celery", 0, -1)]
+    # Celery's queue, under the installation's key prefix (kombu's global_keyprefix).
+    queue = f"{settings.REDIS_PREFIX}:celery"
+    headers = [json.loads(item)["headers"] for item in drill.redis.client().lrange(queue, 0, -1)]
     return {header["id"]: header.get("expires") for header in headers if header["task"] == SWEEP_TASK}
 
 

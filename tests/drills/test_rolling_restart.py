@@ -170,8 +170,10 @@ def _restart_each(stack, clients: Sockets) -> None:
         process.proc.send_signal(signal.SIGTERM)
         # A change while this process drains and restarts, through nginx and the other process.
         truth = "offline" if truth == "online" else "online"
-        put_status(stack, agent_token, truth)
+        # From the request sent: a widget on the other process may hear the
+        # change before the API's answer is back here.
         changed = time.monotonic()
+        put_status(stack, agent_token, truth)
         process.proc.wait(timeout=30)
         exited = time.monotonic() - terminated
         restarted_at = time.monotonic()
