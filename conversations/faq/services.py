@@ -240,7 +240,14 @@ def faq_bot_after_automatic(*, conversation: Conversation, message: Message) -> 
     """Called when a busy timer sent its automatic ``message`` (busy, or
     offline on a box gone offline meanwhile): in ``when_unavailable`` mode the
     visitor's unanswered messages are matched, after commit."""
-    if conversation.account.bot_mode != BotMode.WHEN_UNAVAILABLE or conversation.waiting_seq is None:
+    account = conversation.account
+    if account.bot_mode != BotMode.WHEN_UNAVAILABLE or conversation.waiting_seq is None:
+        return
+    # A busy timer fires for many conversations at once (a batch per claim):
+    # an account with no enabled entry is ruled out here, from the index this
+    # process keeps (one query per account and FAQ change), not by a try of
+    # two queries per conversation after commit that holds up the next batch.
+    if not faq_index(account_id=account.id, version=account.faq_version).docs:
         return
     conversation_id, first, last = conversation.id, conversation.waiting_seq, message.seq - 1
     transaction.on_commit(lambda: faq_bot_answer_safely(conversation_id=conversation_id, from_seq=first, upto_seq=last))

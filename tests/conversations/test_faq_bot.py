@@ -79,6 +79,20 @@ def test_the_busy_message_is_followed_by_the_bot_answer(account, agent, hours_en
     assert kinds(started.conversation) == [("visitor", "text"), ("system", "busy"), ("bot", "faq")]
 
 
+def test_busy_timers_of_an_account_with_no_entry_make_no_bot_try(account, agent, clock, monkeypatch):
+    go_online(agent)
+    tries = []
+    monkeypatch.setattr(faq, "faq_bot_answer_safely", lambda **kw: tries.append(kw))
+    for n in range(5):
+        visitor_writes(account, f"Question {n}?")
+    clock.shift(46)
+    services.timers_fire()
+
+    # It should send the five busy messages and not try the bot on any of them.
+    assert Message.objects.filter(conversation__account=account, kind="busy").count() == 5
+    assert tries == []
+
+
 def test_first_mode_answers_at_once_and_the_wait_ends(account, agent, hours_entry, clock):
     set_mode(account, BotMode.FIRST)
     go_online(agent)
