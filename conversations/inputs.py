@@ -16,6 +16,16 @@ GROUP_KEY_MAX = 50
 _CLIENT_ID = re.compile(r"[A-Za-z0-9._:-]+")
 
 
+def lines_normalised(text: str) -> str:
+    """Line breaks as ``\\n``, the ends stripped."""
+    return text.replace("\r\n", "\n").replace("\r", "\n").strip()
+
+
+def control_characters_in(text: str, *, allowed: str = "\n\t") -> bool:
+    """Control characters (or lone surrogates) other than ``allowed``."""
+    return any(unicodedata.category(char) in ("Cc", "Cs") and char not in allowed for char in text)
+
+
 def _text(value: object, *, field: str, errors: dict[str, list[str]]) -> str | None:
     if not isinstance(value, str):
         errors[field] = [_("Enter text.")]
@@ -29,12 +39,12 @@ def body_clean(value: object, errors: dict[str, list[str]]) -> str:
     text = _text(value, field="body", errors=errors)
     if text is None:
         return ""
-    text = text.replace("\r\n", "\n").replace("\r", "\n").strip()
+    text = lines_normalised(text)
     if not text:
         errors["body"] = [_("Write a message.")]
     elif len(text) > BODY_MAX:
         errors["body"] = [_("At most %(max)d characters (this has %(count)d).") % {"max": BODY_MAX, "count": len(text)}]
-    elif any(unicodedata.category(char) in ("Cc", "Cs") and char not in "\n\t" for char in text):
+    elif control_characters_in(text):
         errors["body"] = [_("The message contains control characters.")]
     return text
 
@@ -59,7 +69,7 @@ def name_clean(value: object, errors: dict[str, list[str]]) -> str:
     text = " ".join(text.split())
     if len(text) > NAME_MAX:
         errors["name"] = [_("At most %(max)d characters.") % {"max": NAME_MAX}]
-    elif any(unicodedata.category(char) in ("Cc", "Cs") for char in text):
+    elif control_characters_in(text, allowed=""):
         errors["name"] = [_("The name contains control characters.")]
     return text
 

@@ -10,7 +10,6 @@ is logged and the bot stays silent.
 import logging
 import re
 import secrets
-import unicodedata
 from datetime import datetime
 
 from django.core.exceptions import ValidationError
@@ -22,6 +21,7 @@ from accounts.models import Account, BotMode
 from conversations import services as conversation_services
 from conversations.faq.matching import terms
 from conversations.faq.selectors import faq_index, faq_match
+from conversations.inputs import control_characters_in, lines_normalised
 from conversations.models import (
     BODY_MAX,
     FAQ_ANSWER_MAX,
@@ -61,7 +61,7 @@ def _text(value: object, *, field: str, limit: int, errors: dict[str, list[str]]
     if not isinstance(value, str):
         errors.setdefault(field, []).append(_("Enter text."))
         return ""
-    text = value.replace("\r\n", "\n").replace("\r", "\n").strip() if multiline else " ".join(value.split())
+    text = lines_normalised(value) if multiline else " ".join(value.split())
     if not text:
         errors.setdefault(field, []).append(_("This field may not be blank."))
     elif len(text) > limit:
@@ -70,7 +70,7 @@ def _text(value: object, *, field: str, limit: int, errors: dict[str, list[str]]
         )
     elif _MARKUP.search(text):
         errors.setdefault(field, []).append(_("Plain text only: no HTML. Web addresses become links by themselves."))
-    elif any(unicodedata.category(char) in ("Cc", "Cs") and char not in "\n\t" for char in text):
+    elif control_characters_in(text):
         errors.setdefault(field, []).append(_("The text contains control characters."))
     return text
 
