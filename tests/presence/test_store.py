@@ -333,6 +333,101 @@ def test_snapshots_are_kept_per_account(store):
     assert store.snapshot_json(account_id=2).startswith('{"a":2,')
 
 
+def test_an_async_snapshot_read_sees_the_store_as_it_is_when_called(store):
+    async def reads():
+        before = await store.asnapshot_json(account_id=1)
+        snapshot(store, '{"status":"online"}', at=T0)
+        return before, await store.asnapshot_json(account_id=1)
+
+    before, after = asyncio.run(reads())
+    assert before is None
+    assert after == store.snapshot_json(account_id=1) == f'{{"status":"online","version":{int(T0 * 1000)}}}'
+
+
+def _counting_reads(redis_store):
+    """The store's asyncio client for this loop, its HGETs counted: a list that
+    grows by one as each read goes out, and an event set then."""
+    entry = redis_store._async_client()
+    sent, went_out = [], asyncio.Event()
+    real = entry.client.hget
+
+    async def hget(*args):
+        sent.append(args)
+        went_out.set()
+        return await real(*args)
+
+    entry.client.hget = hget
+    return sent, went_out
+
+
+@pytest.mark.production_only
+@pytest.mark.parametrize("store", ["redis"], indirect=True)
+def test_async_snapshot_reads_arriving_together_share_one_round_trip(store):
+    snapshot(store, '{"status":"online"}', at=T0)
+
+    async def reads():
+        sent, _went_out = _counting_reads(store)
+        answers = await asyncio.gather(*(store.asnapshot_json(account_id=1) for _ in range(200)))
+        return sent, answers
+
+    sent, answers = asyncio.run(reads())
+    assert len(sent) == 1
+    assert set(answers) == {store.snapshot_json(account_id=1)}
+
+
+@pytest.mark.production_only
+@pytest.mark.parametrize("store", ["redis"], indirect=True)
+def test_an_async_snapshot_read_never_shares_a_round_trip_sent_before_it_began(store):
+    first_version = snapshot(store, '{"status":"offline"}', at=T0)
+
+    async def reads():
+        sent, went_out = _counting_reads(store)
+        early = asyncio.ensure_future(store.asnapshot_json(account_id=1))
+        await asyncio.wait_for(went_out.wait(), timeout=5)
+        # The early read is on its way; a change and a read after it.
+        snapshot(store, '{"status":"online"}', at=T0 + 1)
+        late = await store.asnapshot_json(account_id=1)
+        return sent, await early, late
+
+    sent, early, late = asyncio.run(reads())
+    assert len(sent) == 2
+    before, after = (
+        f'{{"status":"{status}","version":{first_version + n}}}' for n, status in enumerate(["offline", "online"])
+    )
+    assert early in (before, after)  # sent before the change or just after: either is the store after it began
+    assert late == after
+
+
+@pytest.mark.production_only
+@pytest.mark.parametrize("store", ["redis"], indirect=True)
+def test_a_reader_that_gives_up_leaves_the_shared_read_to_the_others(store):
+    snapshot(store, '{"status":"online"}', at=T0)
+
+    async def reads():
+        _counting_reads(store)
+        readers = [asyncio.ensure_future(store.asnapshot_json(account_id=1)) for _ in range(3)]
+        await asyncio.sleep(0)  # all three joined the read
+        readers[0].cancel()
+        return await asyncio.gather(*readers, return_exceptions=True)
+
+    gave_up, *answers = asyncio.run(reads())
+    assert isinstance(gave_up, asyncio.CancelledError)
+    assert answers == [store.snapshot_json(account_id=1)] * 2
+
+
+@pytest.mark.production_only
+def test_a_shared_async_snapshot_read_fails_for_every_reader_when_redis_is_unreachable():
+    unreachable = RedisStore("redis://127.0.0.1:1/0", "nowhere")
+
+    async def reads():
+        return await asyncio.gather(
+            *(unreachable.asnapshot_json(account_id=1) for _ in range(5)), return_exceptions=True
+        )
+
+    failures = asyncio.run(reads())
+    assert all(isinstance(failure, StoreUnavailable) for failure in failures)
+
+
 def test_due_accounts_are_those_whose_schedule_flips_by_now(store):
     snapshot(store, '{"a":1}', at=T0, account_id=1, due_at=T0 + 60)
     snapshot(store, '{"a":2}', at=T0, account_id=2, due_at=T0 + 30)
