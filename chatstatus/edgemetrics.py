@@ -12,10 +12,13 @@ consumers free of metrics code:
   ``/ws/operator/`` or a ``POST /api/v1/me/heartbeat``.
 """
 
+import functools
 import json
 import re
 import time
 from collections.abc import Awaitable, Callable
+
+from prometheus_client import Counter, Histogram
 
 from chatstatus.metrics import (
     HEARTBEATS,
@@ -74,6 +77,18 @@ def _is_heartbeat(message: dict) -> bool:
     return isinstance(parsed, dict) and parsed.get("type") == "heartbeat"
 
 
+# The labelled series, looked up once: the label values are a small fixed set
+# (a status is an int below 600), and ``labels()`` takes a lock per call.
+@functools.cache
+def _responses(kind: str, method: str, status: int) -> "Counter":
+    return HTTP_RESPONSES.labels(kind=kind, method=method, status=str(status))
+
+
+@functools.cache
+def _seconds(kind: str) -> "Histogram":
+    return HTTP_REQUEST_SECONDS.labels(kind=kind)
+
+
 async def _http(app: ASGIApp, scope: dict, receive: Callable, send: Callable) -> None:
     kind = route_kind(scope["path"])
     method = scope["method"] if scope["method"] in _METHODS else "other"
@@ -83,10 +98,10 @@ async def _http(app: ASGIApp, scope: dict, receive: Callable, send: Callable) ->
 
     async def counting_send(message: dict) -> None:
         if message["type"] == "http.response.start":
-            HTTP_RESPONSES.labels(kind=kind, method=method, status=str(message["status"])).inc()
+            _responses(kind, method, message["status"]).inc()
         await send(message)
         if message["type"] == "http.response.body" and not message.get("more_body"):
-            HTTP_REQUEST_SECONDS.labels(kind=kind).observe(time.perf_counter() - started)
+            _seconds(kind).observe(time.perf_counter() - started)
 
     await app(scope, receive, counting_send)
 

@@ -35,7 +35,15 @@ _context: ContextVar[dict[str, Any] | None] = ContextVar("chatstatus_log_context
 
 def request_id() -> str | None:
     context = _context.get()
-    return context["request_id"] if context else None
+    return _context_id(context) if context else None
+
+
+def _context_id(context: dict[str, Any]) -> str:
+    """The request's id, made on first use: most requests log nothing and never need one."""
+    given = context["request_id"]
+    if given is None:
+        given = context["request_id"] = uuid.uuid4().hex
+    return given
 
 
 def _account_id(context: dict[str, Any]) -> int | None:
@@ -56,7 +64,7 @@ def with_request_id(app: ASGIApp) -> ASGIApp:
             return
         given = next((value for key, value in scope.get("headers") or [] if key == b"x-request-id"), b"")
         given_id = given.decode("latin-1")
-        token = _context.set({"request_id": given_id if _VALID_ID.match(given_id) else uuid.uuid4().hex})
+        token = _context.set({"request_id": given_id if _VALID_ID.match(given_id) else None})
         try:
             await app(scope, receive, send)
         finally:
@@ -88,7 +96,7 @@ class JsonLogFormatter(JsonFormatter):
         log_data["message"] = record.getMessage()
         context = _context.get()
         if context is not None:
-            log_data["request_id"] = context["request_id"]
+            log_data["request_id"] = _context_id(context)
             account_id = _account_id(context)
             if account_id is not None:
                 log_data["account_id"] = account_id

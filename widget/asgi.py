@@ -127,6 +127,7 @@ def _headers(*, secure: bool, with_type: bool, cross_origin: bool) -> tuple[tupl
 @receiver(setting_changed)
 def _settings_changed(**kwargs: object) -> None:
     _headers.cache_clear()
+    _host_valid.cache_clear()
 
 
 def _header(scope: dict, name: bytes) -> str | None:
@@ -138,8 +139,12 @@ def _header(scope: dict, name: bytes) -> str | None:
 
 def _host_allowed(scope: dict) -> bool:
     host = _header(scope, b"host")
-    if host is None:
-        return False
+    return host is not None and _host_valid(host)
+
+
+# A site is reached under a handful of host names; a changed ALLOWED_HOSTS clears it.
+@functools.lru_cache(maxsize=256)
+def _host_valid(host: str) -> bool:
     domain, _port = split_domain_port(host)
     return bool(domain) and validate_host(domain, settings.ALLOWED_HOSTS)
 
@@ -159,14 +164,28 @@ class _Answer:
     body: bytes
 
 
+# Encoded once per account, version and group (the ETag names all three and the
+# account's texts), not once per request.
+_ANSWERS: dict[tuple[int, str], _Answer] = {}
+_ANSWERS_MAX = 4096
+
+
 async def widget_status_answer(widget_key: str, group_key: str | None) -> _Answer | None:
     """The answer for one key and group (None: unknown), from the snapshot."""
     # On the event loop: a memoised key and a current snapshot cost one read on
-    # the store's asyncio client and no hop to a thread.
+    # the store's asyncio client (shared by the reads that arrive together) and
+    # no hop to a thread.
     status = await selectors.awidget_status(widget_key=widget_key, group_key=group_key)
     if status is None:
         return None
-    return _Answer(status.etag, json.dumps(status.body, separators=(",", ":"), ensure_ascii=False).encode())
+    cache_key = (status.account.account_id, status.etag)
+    answer = _ANSWERS.get(cache_key)
+    if answer is None:
+        answer = _Answer(status.etag, json.dumps(status.body, separators=(",", ":"), ensure_ascii=False).encode())
+        if len(_ANSWERS) >= _ANSWERS_MAX:
+            _ANSWERS.clear()
+        _ANSWERS[cache_key] = answer
+    return answer
 
 
 async def widget_status_endpoint(scope: dict, send: Callable, widget_key: str) -> None:

@@ -49,6 +49,24 @@ def chat_box_read(*, account_id: int) -> ChatBoxSnapshot | None:
     return snapshot
 
 
+# The last snapshot parsed per account, as the store held it: a read that finds
+# the same text (most of them, between two changes) reuses it. Callers only read
+# a snapshot; none changes one.
+_PARSED: dict[int, tuple[str, ChatBoxSnapshot]] = {}
+_PARSED_MAX = 4096
+
+
+def _parsed(account_id: int, raw: str) -> ChatBoxSnapshot:
+    kept = _PARSED.get(account_id)
+    if kept is not None and kept[0] == raw:
+        return kept[1]
+    snapshot: ChatBoxSnapshot = json.loads(raw)
+    if len(_PARSED) >= _PARSED_MAX:
+        _PARSED.clear()
+    _PARSED[account_id] = (raw, snapshot)
+    return snapshot
+
+
 async def achat_box_read(*, account_id: int) -> ChatBoxSnapshot | None:
     """``chat_box_read`` from an event loop: a current snapshot costs one store
     read and no hop to the process's one sync thread."""
@@ -57,7 +75,7 @@ async def achat_box_read(*, account_id: int) -> ChatBoxSnapshot | None:
     except StoreUnavailable:
         raw = None
     if raw:
-        snapshot: ChatBoxSnapshot = json.loads(raw)
+        snapshot = _parsed(account_id, raw)
         if not snapshot_is_due(snapshot, now=timezone.now()):
             return snapshot
     return await database_sync_to_async(chat_box_read)(account_id=account_id)
