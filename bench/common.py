@@ -139,6 +139,8 @@ def daphne_args(port: int, app: str) -> list[str]:
         sys.executable,
         "-m",
         "daphne",
+        "-v",  # as deploy/Procfile runs it: no access log line per request
+        "0",
         "-e",
         f"tcp:port={port}:interface=127.0.0.1:backlog=2048",
         "--websocket-max-message-size",

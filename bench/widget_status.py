@@ -20,7 +20,9 @@ application wrapped by ``with_widget_status``, with a urlconf that adds
 ``/bench/naive/{key}/status`` and ``/bench/floor`` exist only in this benchmark
 (see ``__getattr__``).
 
-Targets on 2 cores: status ≥ 5 × naive requests/s, and status p99 ≤ 20 ms.
+Targets on 2 cores, for ``status`` (the read as deployed): ≥ 5 × naive and
+≥ 0.6 × the Daphne floor requests/s, p99 ≤ 2 × the floor's p99 (and ≤ 20 ms,
+which at 50 connections on two cores not even the floor meets).
 
     .venv/bin/python bench/widget_status.py [--quick] [--connections 50] [--seconds 10]
 """
@@ -40,6 +42,9 @@ OPERATORS = 40
 GROUPS = ["sales", "support", "billing", "returns", "wholesale"]
 TARGET_RATIO = 5
 TARGET_P99_MS = 20
+# Against Daphne answering a constant in the same run.
+TARGET_FLOOR = 0.6
+TARGET_P99_OF_FLOOR = 2
 ORIGIN = "https://shop.example"
 NAIVE_PATH = "/bench/naive/{key}/status"
 
@@ -275,22 +280,29 @@ def main() -> int:
         for name, result in runs.items():
             report.check(f"{name}: every answer {expected[name]}", set(result["statuses"]) == {expected[name]})
 
-        # The headline is the faster of the two ways to serve the same read.
-        best = max(("status", "status asgi"), key=lambda name: runs[name]["rps"])
-        status, plain = runs[best], runs["naive"]
-        report.details["headline"] = best
+        # The headline is the read as deployed (chatstatus.asgi:application, every
+        # edge layer in front of it), beside the naive view and Daphne's floor.
+        status, plain, floor = runs["status"], runs["naive"], runs["daphne floor"]
         ratio = status["rps"] / plain["rps"] if plain["rps"] else float("inf")
+        of_floor = status["rps"] / floor["rps"] if floor["rps"] else 0.0
         report.figure(
-            f"{best} requests/s", status["rps"], "req/s", target=f"≥ {TARGET_RATIO}× naive", met=ratio >= TARGET_RATIO,
-            baseline=plain["rps"],
+            "status requests/s", status["rps"], "req/s", target=f"≥ {TARGET_RATIO}× naive, ≥ {TARGET_FLOOR}× floor",
+            met=ratio >= TARGET_RATIO and of_floor >= TARGET_FLOOR, baseline=floor["rps"],
         )  # fmt: skip
+        report.figure("status / daphne floor throughput", round(of_floor, 2), "×", target=f"≥ {TARGET_FLOOR}",
+                      met=of_floor >= TARGET_FLOOR)  # fmt: skip
         report.figure("status / naive throughput", round(ratio, 1), "×", target=f"≥ {TARGET_RATIO}", met=ratio >= 5)
+        p99_of_floor = status["p99_ms"] / floor["p99_ms"] if floor["p99_ms"] else float("inf")
         report.figure(
-            f"{best} p99", status["p99_ms"], "ms", target=f"≤ {TARGET_P99_MS} ms",
+            "status p99", status["p99_ms"], "ms", target=f"≤ {TARGET_P99_OF_FLOOR}× floor",
+            met=p99_of_floor <= TARGET_P99_OF_FLOOR, baseline=floor["p99_ms"],
+        )  # fmt: skip
+        report.figure(
+            "status p99 (absolute)", status["p99_ms"], "ms", target=f"≤ {TARGET_P99_MS} ms",
             met=status["p99_ms"] <= TARGET_P99_MS, baseline=plain["p99_ms"],
         )  # fmt: skip
-        report.figure(f"{best} p50", status["p50_ms"], "ms", baseline=plain["p50_ms"])
-        floor = runs["daphne floor"]
+        report.figure("status p50", status["p50_ms"], "ms", baseline=floor["p50_ms"])
+        report.figure("status asgi requests/s (context)", runs["status asgi"]["rps"], "req/s")
         report.figure("daphne floor requests/s (context)", floor["rps"], "req/s")
         report.figure("daphne floor p99 (context)", floor["p99_ms"], "ms")
         report.details.update(runs=runs, operators=OPERATORS, groups=GROUPS)
