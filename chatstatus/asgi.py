@@ -13,6 +13,7 @@ from django.conf import settings  # noqa: E402
 from django.urls import path  # noqa: E402
 
 from chatstatus import bodylimit, graceful  # noqa: E402
+from chatstatus.admission import with_admission  # noqa: E402
 from chatstatus.edgemetrics import with_edge_metrics  # noqa: E402
 from chatstatus.health import with_health  # noqa: E402
 from chatstatus.logs import with_request_id  # noqa: E402
@@ -34,9 +35,14 @@ websocket_urlpatterns = [
     path("ws/widget/<str:widget_key>/", WidgetConsumer.as_asgi()),
 ]
 
-# The widget status read, the hottest request, is answered in front of Django.
+# The widget status read, the hottest request, is answered in front of Django;
+# Django serves REQUEST_CONCURRENCY requests at a time and sheds the rest with a
+# 503 after a short wait in line (see chatstatus/admission.py).
 router = ProtocolTypeRouter(
-    {"http": with_widget_status(django_asgi_app), "websocket": URLRouter(websocket_urlpatterns)}
+    {
+        "http": with_widget_status(with_admission(django_asgi_app)),
+        "websocket": URLRouter(websocket_urlpatterns),
+    }
 )
 
 # Outermost first: the client's address behind trusted proxies (every limit counts

@@ -24,6 +24,10 @@ HTTP_REQUEST_SECONDS = Histogram(
     ["kind"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+HTTP_SHED = Counter(
+    "chatstatus_http_shed_total",
+    "Requests answered 503 because every request slot stayed busy for REQUEST_QUEUE_SECONDS (chatstatus.admission).",
+)
 
 # --- database (chatstatus.dbmetrics, an execute wrapper on every connection) -----------
 DB_QUERIES = Counter("chatstatus_db_queries_total", "Database queries run by this process.", ["vendor"])

@@ -352,6 +352,11 @@ _metrics_listen = env_host_ports("METRICS_LISTEN")
 if len(_metrics_listen) > 1:
     raise ImproperlyConfigured("METRICS_LISTEN must be one host:port")
 METRICS_LISTEN = _metrics_listen[0] if _metrics_listen else None
+# Requests Django serves at once per web process, and how long the next ones may
+# wait for a turn before a 503 (chatstatus/admission.py). Each holds a thread and a
+# database connection: keep it below DATABASE_POOL_SIZE (the sockets need some too).
+REQUEST_CONCURRENCY = env_int("REQUEST_CONCURRENCY", 16, minimum=1, maximum=500)
+REQUEST_QUEUE_SECONDS = env_int("REQUEST_QUEUE_SECONDS", 5, minimum=1, maximum=60)
 # How long a web process given SIGTERM waits for its sockets to close and its requests to finish.
 SHUTDOWN_DRAIN_SECONDS = env_int("SHUTDOWN_DRAIN_SECONDS", 10, minimum=0, maximum=300)
 

@@ -1,0 +1,173 @@
+"""Admission to Django: REQUEST_CONCURRENCY at a time, a short wait in line, then 503."""
+
+import asyncio
+import json
+
+import pytest
+from django.core.checks import run_checks
+from django.test import override_settings
+
+from chatstatus.admission import with_admission
+from chatstatus.metrics import HTTP_SHED
+
+
+def _scope(path: str = "/api/v1/me", kind: str = "http") -> dict:
+    return {"type": kind, "path": path, "method": "GET", "headers": []}
+
+
+class Held:
+    """An inner app whose requests stay in it until released; it records who entered."""
+
+    def __init__(self) -> None:
+        self.entered: list[str] = []
+        self.inside = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def __call__(self, scope: dict, receive, send) -> None:
+        self.entered.append(scope["path"])
+        self.inside.set()
+        await self.release.wait()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+
+async def _request(app, path: str) -> list[dict]:
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        return {"type": "http.request", "body": b""}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    await app(_scope(path), receive, send)
+    return sent
+
+
+@override_settings(REQUEST_CONCURRENCY=1, REQUEST_QUEUE_SECONDS=0.05)
+def test_a_request_with_no_turn_in_time_gets_503_with_retry_after_and_never_reaches_django():
+    async def run():
+        inner = Held()
+        app = with_admission(inner)
+        first = asyncio.ensure_future(_request(app, "/first"))
+        await asyncio.wait_for(inner.inside.wait(), 5)
+        shed = await asyncio.wait_for(_request(app, "/widget/v1/key/conversations"), 5)
+        inner.release.set()
+        return inner.entered, await first, shed
+
+    before = HTTP_SHED._value.get()
+    entered, first, shed = asyncio.run(run())
+    assert entered == ["/first"]
+    assert first[0]["status"] == 200
+    start, body = shed
+    headers = dict(start["headers"])
+    assert start["status"] == 503
+    assert headers[b"retry-after"] == b"2"
+    assert headers[b"access-control-allow-origin"] == b"*"  # the widget can read it
+    assert json.loads(body["body"]) == {"error": "overloaded", "retry_after": 2}
+    assert HTTP_SHED._value.get() == before + 1
+
+
+@override_settings(REQUEST_CONCURRENCY=2, REQUEST_QUEUE_SECONDS=5)
+def test_requests_in_line_get_their_turn_in_order_as_slots_free():
+    async def run():
+        order: list[str] = []
+        gates = {name: asyncio.Event() for name in ("a", "b", "c", "d")}
+
+        async def inner(scope, receive, send):
+            order.append(scope["path"])
+            await gates[scope["path"]].wait()
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+
+        app = with_admission(inner)
+        tasks = {name: asyncio.ensure_future(_request(app, name)) for name in gates}
+        for _ in range(5):
+            await asyncio.sleep(0)
+        admitted_first = list(order)
+        gates["b"].set()
+        await asyncio.wait_for(tasks["b"], 5)
+        for _ in range(5):
+            await asyncio.sleep(0)
+        admitted_next = list(order)
+        for gate in gates.values():
+            gate.set()
+        answers = await asyncio.wait_for(asyncio.gather(*tasks.values()), 5)
+        return admitted_first, admitted_next, order, answers
+
+    admitted_first, admitted_next, order, answers = asyncio.run(run())
+    assert admitted_first == ["a", "b"]
+    assert admitted_next == ["a", "b", "c"]
+    assert order == ["a", "b", "c", "d"]
+    assert [answer[0]["status"] for answer in answers] == [200] * 4
+
+
+@override_settings(REQUEST_CONCURRENCY=1, REQUEST_QUEUE_SECONDS=5)
+def test_a_request_whose_client_left_while_in_line_never_reaches_django_nor_takes_a_slot():
+    async def run():
+        inner = Held()
+        app = with_admission(inner)
+        first = asyncio.ensure_future(_request(app, "/first"))
+        await asyncio.wait_for(inner.inside.wait(), 5)
+        gone = asyncio.ensure_future(_request(app, "/gone"))
+        await asyncio.sleep(0)
+        gone.cancel()  # what Daphne does when the client disconnects
+        await asyncio.gather(gone, return_exceptions=True)
+        inner.release.set()
+        await first
+        last = await asyncio.wait_for(_request(app, "/last"), 5)
+        return inner.entered, last
+
+    entered, last = asyncio.run(run())
+    assert entered == ["/first", "/last"]
+    assert last[0]["status"] == 200
+
+
+@override_settings(REQUEST_CONCURRENCY=1, REQUEST_QUEUE_SECONDS=5)
+def test_a_request_that_fails_gives_its_slot_back():
+    async def run():
+        async def failing(scope, receive, send):
+            if scope["path"] == "/boom":
+                raise RuntimeError("boom")
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+
+        app = with_admission(failing)
+        with pytest.raises(RuntimeError):
+            await _request(app, "/boom")
+        return await asyncio.wait_for(_request(app, "/next"), 5)
+
+    assert asyncio.run(run())[0]["status"] == 200
+
+
+@override_settings(REQUEST_CONCURRENCY=1, REQUEST_QUEUE_SECONDS=0.05)
+def test_websockets_do_not_count():
+    async def run():
+        inner = Held()
+        app = with_admission(inner)
+        http = asyncio.ensure_future(_request(app, "/held"))
+        await asyncio.wait_for(inner.inside.wait(), 5)
+        reached: list[str] = []
+
+        async def socket_app(scope, receive, send):
+            reached.append(scope["type"])
+
+        await asyncio.wait_for(with_admission(socket_app)(_scope("/ws/widget/k/", "websocket"), None, None), 5)
+        inner.release.set()
+        await http
+        return reached
+
+    assert asyncio.run(run()) == ["websocket"]
+
+
+def _admission_warnings() -> list[str]:
+    return [message.id for message in run_checks() if message.id == "chatstatus.W004"]
+
+
+@pytest.mark.production_only
+def test_a_concurrency_that_leaves_the_sockets_no_connection_is_warned_of(settings):
+    pool = settings.DATABASES["default"]["OPTIONS"]["pool"]["max_size"]
+    settings.REQUEST_CONCURRENCY = pool - 1
+    assert _admission_warnings() == []
+    settings.REQUEST_CONCURRENCY = pool
+    assert _admission_warnings() == ["chatstatus.W004"]
