@@ -742,6 +742,12 @@ class ChatWorker(Worker):
             "sends": self.sends,
         }
 
+    async def cmd_chat_count(self) -> int:
+        """Frames received so far, at every socket of this process."""
+        return sum(len(op.receipts) for op in self.chat_operators) + sum(
+            len(visitor.receipts) for visitor in self.chat_visitors.values()
+        )
+
     async def cmd_chat_clear(self) -> None:
         for op in self.chat_operators:
             op.receipts.clear()

@@ -27,9 +27,11 @@ every process.
    served by the same two Daphne processes. Measured: visitor → operator
    (request sent → frame at *each* of the 20 operator sockets) and operator →
    visitor (reply sent → frame at the visitor's widget socket), p50/p99; loss
-   (an accepted message whose frame never arrived) and failed requests must
-   be 0. Beside them: the web processes' CPU per message (what the machine's
-   load moves least), the benchmark database's connections (``pg_stat_activity``)
+   (an accepted message whose frame never arrived: the run ends once no socket
+   has received a frame for 3 s) and failed requests must be 0; a 503 is the
+   web process shedding load (``chatstatus.admission``), counted as failed.
+   Beside them: the web processes' CPU per message (what the machine's load
+   moves least), the benchmark database's connections (``pg_stat_activity``)
    and the machine's load, sampled every half second.
 3. **SQL per visitor message**: counted in this process with Django's
    ``CaptureQueriesContext`` around the whole widget request (Django's test
@@ -418,7 +420,7 @@ def run_traffic(
     with Sampler(infra.db) as sampler:
         ran = pool.call([("chat_run", part, start, options) for part in parts])
     elapsed = time.monotonic() - start
-    time.sleep(2.0)  # frames still on their way
+    frames_settled(pool)
     load_after = os.getloadavg()
     server_cpu_s = [cpu_seconds(pid) - c for pid, c in zip(server_pids, cpu_before, strict=True)]
     server_cpu = [round(100 * seconds / elapsed, 1) for seconds in server_cpu_s]
@@ -458,6 +460,22 @@ def run_traffic(
         }
     )
     return result
+
+
+def frames_settled(pool, *, quiet: float = 3.0, cap: float = 90.0) -> float:
+    """Wait for the frames still on their way: until no socket received one for
+    ``quiet`` seconds (at most ``cap``). A frame that comes later than that is
+    counted lost; one that comes late but within it, late. Returns the wait."""
+    began = last_change = time.monotonic()
+    seen = -1
+    while time.monotonic() - began < cap:
+        count = sum(pool.each("chat_count"))
+        if count != seen:
+            seen, last_change = count, time.monotonic()
+        elif time.monotonic() - last_change >= quiet:
+            break
+        time.sleep(0.5)  # polling the client processes' counters: no event crosses them
+    return time.monotonic() - began
 
 
 def deliveries(reports: list[dict], *, reply_to: dict[str, int], operators: int) -> dict:
