@@ -192,8 +192,15 @@ def faq_entry_update(
 
 @transaction.atomic
 def faq_entry_delete(*, entry: FaqEntry) -> None:
-    account_id = entry.account_id
+    # The version moves in faq_entry_deleted, as for an entry its group took along.
     entry.delete()
+
+
+def faq_entry_deleted(*, account_id: int) -> None:
+    """An entry is gone: deleted here, or with its group (a cascade, which no
+    FAQ service sees; ``conversations.apps`` connects this to every deletion).
+    Without it the index would keep the entry, and a question that matched it
+    best would get no answer, even where another entry fits."""
     _version_bump(account_id)
 
 

@@ -15,6 +15,7 @@ from conversations import services
 from conversations.faq import selectors as faq_selectors
 from conversations.faq import services as faq
 from conversations.models import Conversation, FaqAnswer, FaqMiss, Message
+from groups.services import group_delete
 from presence.store import get_store
 from tests.conversations.conftest import conversations_db, go_online
 from tests.conversations.conftest import visitor_writes as _visitor_writes
@@ -173,6 +174,25 @@ def test_a_group_entry_answers_only_its_groups_conversations(account, clock):
     assert not Message.objects.filter(author="bot").exists()
     visitor_writes(account, "do you ship to slovakia?", group_key="sales")
     assert Message.objects.filter(author="bot").count() == 1
+
+
+def test_deleting_a_group_takes_its_entries_out_of_the_index_so_an_account_wide_one_answers(account, clock):
+    sales = make_group(account=account, key="sales")
+    faq.faq_entry_create(
+        account=account, question="Do you ship to Slovakia?", answer="Sales: yes.", language="en", group_id=sales.id
+    )
+    everyone = faq.faq_entry_create(
+        account=account, question="Do you ship abroad?", answer="Yes, across the EU.", language="en"
+    )
+    account.refresh_from_db()
+    matched, _nearest = faq_selectors.faq_match(account=account, text="do you ship to slovakia?", any_group=True)
+    assert matched is not None and matched.entry.group_id == sales.id  # the index holds the group's entry
+
+    group_delete(group=sales)
+
+    account.refresh_from_db()
+    matched, _nearest = faq_selectors.faq_match(account=account, text="do you ship to slovakia?", any_group=True)
+    assert matched is not None and matched.entry == everyone
 
 
 def feedback(started, message, value):
