@@ -10,7 +10,7 @@ def signals_have_receivers(app_configs: object = None, **kwargs: object) -> list
     return [
         checks.Error(
             f"nothing receives accounts.signals.{name}: chat boxes and sessions would not follow changes",
-            hint="Install the 'presence' app.",
+            hint="Install the 'presence' and 'conversations' apps.",
             id="accounts.E001",
         )
         for name, signal in ALL.items()

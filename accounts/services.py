@@ -20,7 +20,7 @@ from django.utils.translation import gettext as _
 
 from accounts.auth import token_device_tag
 from accounts.models import Account, ApiToken, Operator
-from accounts.signals import account_deleted, chat_box_inputs_changed, operator_access_ended
+from accounts.signals import account_deleted, busy_delay_shortened, chat_box_inputs_changed, operator_access_ended
 
 ACCOUNT_FIELDS = frozenset(
     {
@@ -63,12 +63,15 @@ def account_update(*, account: Account, **fields: object) -> Account:
     unknown = set(fields) - ACCOUNT_FIELDS
     if unknown:
         raise ValueError(f"unknown account fields: {sorted(unknown)}")
+    busy_delay_before = account.busy_after_seconds
     for name, value in fields.items():
         setattr(account, name, value)
     account.full_clean()
     with transaction.atomic():
         account.save()
         _chat_box_inputs_changed(account.id)
+        if account.busy_after_seconds < busy_delay_before:
+            busy_delay_shortened.send(sender=Account, account_id=account.id)
     return account
 
 

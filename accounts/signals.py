@@ -3,9 +3,9 @@
 ``accounts``, ``groups`` and ``hours`` sit below ``presence`` and may not import
 it, yet a change they make can move a chat box or must end an operator's
 sessions. Their services send one of these signals, always, from the service
-that made the change; ``presence.receivers`` answers each with one call to a
-presence service (connected in ``PresenceConfig.ready``; a system check fails
-start-up if nothing listens). Receivers run inside the sender's transaction
+that made the change; ``presence.receivers`` (``conversations.receivers`` for
+the busy delay) answers each with one call to a service (connected in the
+app's ``ready``; a system check fails start-up if nothing listens). Receivers run inside the sender's transaction
 and schedule their publishing with ``transaction.on_commit``.
 """
 
@@ -26,8 +26,13 @@ operator_access_ended = Signal()
 # An account was deleted. Arguments: ``account_id``.
 account_deleted = Signal()
 
+# An account's busy delay got shorter: conversations already waiting must get
+# their busy message at the new, earlier moment. Arguments: ``account_id``.
+busy_delay_shortened = Signal()
+
 ALL = {
     "chat_box_inputs_changed": chat_box_inputs_changed,
     "operator_access_ended": operator_access_ended,
     "account_deleted": account_deleted,
+    "busy_delay_shortened": busy_delay_shortened,
 }

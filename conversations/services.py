@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import Operator
@@ -622,8 +622,30 @@ def _busy_fire_one_by_one(conversation_ids: list[int], *, now: datetime) -> tupl
 def timers_reseed(*, now: datetime) -> int:
     """Set the busy timer of every conversation still waiting for one, from
     the database (after the store lost its timers, and now and then)."""
+    return _busy_timers_set(Conversation.objects.all())
+
+
+def conversations_busy_reschedule(*, account_id: int) -> None:
+    """The account's busy delay got shorter: each of its conversations waiting
+    for a busy message gets it at the new moment (one already past fires at the
+    next tick), once the new delay is committed. A longer delay needs nothing:
+    a timer that fires early finds the conversation not yet due and is set again."""
+
+    def reschedule() -> None:
+        try:
+            _busy_timers_set(Conversation.objects.filter(account_id=account_id))
+        except StoreUnavailable:
+            logger.warning(
+                "busy timers of account %s not moved: store unavailable (the next reseed moves them)", account_id
+            )
+
+    transaction.on_commit(reschedule)
+
+
+def _busy_timers_set(conversations: QuerySet[Conversation]) -> int:
+    """The busy timer of each of ``conversations`` still waiting for one, from the database."""
     store = get_store()
-    waiting = Conversation.objects.filter(status=OPEN, waiting_seq__isnull=False).values_list(
+    waiting = conversations.filter(status=OPEN, waiting_seq__isnull=False).values_list(
         "id", "waiting_since", "waiting_seq", "busy_sent_seq", "account__busy_after_seconds"
     )
     count = 0

@@ -1,18 +1,25 @@
-"""The signals the lower apps' services send must reach presence: the system
-check ``accounts.E001`` fails start-up when one has no receiver."""
+"""The signals the lower apps' services send must reach presence (and
+conversations, for the busy delay): the system check ``accounts.E001`` fails
+start-up when one has no receiver."""
 
 import pytest
 from django.core import checks
 
 from accounts import signals
 from accounts.checks import signals_have_receivers
+from conversations import receivers as conversation_receivers
 from presence import receivers
 
-# Each signal with the receiver ``presence.receivers.connect`` gives it, and its dispatch_uid there.
+# Each signal with the receiver ``presence.receivers.connect`` (or ``conversations.receivers.connect``)
+# gives it, and its dispatch_uid there.
 RECEIVERS = {
     "chat_box_inputs_changed": (receivers.on_chat_box_inputs_changed, "presence.chat_box_inputs_changed"),
     "operator_access_ended": (receivers.on_operator_access_ended, "presence.operator_access_ended"),
     "account_deleted": (receivers.on_account_deleted, "presence.account_deleted"),
+    "busy_delay_shortened": (
+        conversation_receivers.on_busy_delay_shortened,
+        "conversations.busy_delay_shortened",
+    ),
 }
 
 
@@ -47,7 +54,7 @@ def test_the_check_fails_when_a_signal_has_no_receiver(name):
 
 
 def presence_receivers() -> dict[str, int]:
-    """Signal name → how many receivers it has under presence's dispatch_uid."""
+    """Signal name → how many receivers it has under its receiving app's dispatch_uid."""
     return {
         name: sum(1 for entry in signals.ALL[name].receivers if entry[0][0] == dispatch_uid)
         for name, (_receiver, dispatch_uid) in RECEIVERS.items()
@@ -56,6 +63,7 @@ def presence_receivers() -> dict[str, int]:
 
 def test_connecting_the_receivers_again_adds_no_second_one():
     receivers.connect()
+    conversation_receivers.connect()
 
     # It should connect each receiver once, whatever calls connect again.
     assert presence_receivers() == dict.fromkeys(RECEIVERS, 1)

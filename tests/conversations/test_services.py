@@ -7,6 +7,7 @@ import pytest
 from django.db import connection
 
 from accounts.models import Operator
+from accounts.services import account_update
 from conversations import services
 from conversations.models import Conversation, Message
 from presence.store import get_store
@@ -102,6 +103,33 @@ def test_a_reply_before_the_delay_cancels_the_busy_message(account, agent, clock
     clock.shift(45)
     services.timers_fire()
     assert Message.objects.filter(kind="busy").count() == 1
+
+
+@pytest.mark.parametrize("shift", [10, 25])  # the new moment still ahead; already past
+def test_a_shorter_busy_delay_moves_the_timers_of_conversations_already_waiting(account, agent, clock, shift):
+    go_online(agent)
+    started = visitor_writes(account, "Hi", client_id="short")
+    assert services.timers_fire() == 0  # and the timers' periodic reseed from the database is done for a minute
+    clock.shift(shift)
+    account_update(account=account, busy_after_seconds=20)
+    clock.shift(max(0, 20 - shift))  # 20 s (or more) after the message: due under the new delay, not the old 45 s
+    assert services.timers_fire() == 1
+    assert kinds(started.conversation)[-1] == ("system", "busy")
+    clock.shift(60)
+    services.timers_fire()
+    assert Message.objects.filter(kind="busy").count() == 1
+
+
+def test_a_longer_busy_delay_holds_back_the_timers_of_conversations_already_waiting(account, agent, clock):
+    go_online(agent)
+    started = visitor_writes(account, "Hi", client_id="long")
+    account_update(account=account, busy_after_seconds=90)
+    clock.shift(45)
+    services.timers_fire()
+    assert not Message.objects.filter(kind="busy").exists()
+    clock.shift(45)
+    assert services.timers_fire() == 1
+    assert kinds(started.conversation)[-1] == ("system", "busy")
 
 
 def test_a_busy_timer_fired_twice_sends_once(account, agent, clock):
