@@ -33,21 +33,28 @@ from chatstatus.metrics import HTTP_SHED
 ASGIApp = Callable[[dict, Callable[[], Awaitable[dict]], Callable[[dict], Awaitable[None]]], Awaitable[None]]
 
 RETRY_AFTER_SECONDS = 2
-OVERLOADED_BODY = json.dumps({"error": "overloaded", "retry_after": RETRY_AFTER_SECONDS}).encode()
+OVERLOADED_JSON = json.dumps({"error": "overloaded", "retry_after": RETRY_AFTER_SECONDS}).encode()
+# A person at the dashboard or the admin reads this one.
+OVERLOADED_TEXT = b"The server is too busy right now. Please try again in a moment.\n"
+_MACHINE_PATHS = ("/api/", "/widget/")
 
 
 async def _overloaded(scope: dict, send: Callable) -> None:
+    path = scope["path"]
+    body, kind = (OVERLOADED_JSON, b"application/json")
+    if not path.startswith(_MACHINE_PATHS):
+        body, kind = (OVERLOADED_TEXT, b"text/plain; charset=utf-8")
     headers = [
-        (b"content-type", b"application/json"),
+        (b"content-type", kind),
         (b"cache-control", b"no-store"),
         (b"retry-after", str(RETRY_AFTER_SECONDS).encode()),
-        (b"content-length", str(len(OVERLOADED_BODY)).encode()),
+        (b"content-length", str(len(body)).encode()),
     ]
-    if scope["path"].startswith("/widget/"):
+    if path.startswith("/widget/"):
         # The widget reads the answer cross-origin: without this it sees a network error.
         headers += [(b"access-control-allow-origin", b"*"), (b"access-control-expose-headers", b"Retry-After")]
     await send({"type": "http.response.start", "status": 503, "headers": headers})
-    await send({"type": "http.response.body", "body": OVERLOADED_BODY})
+    await send({"type": "http.response.body", "body": body})
 
 
 def with_admission(app: ASGIApp) -> ASGIApp:

@@ -68,6 +68,25 @@ def test_a_request_with_no_turn_in_time_gets_503_with_retry_after_and_never_reac
     assert HTTP_SHED._value.get() == before + 1
 
 
+@override_settings(REQUEST_CONCURRENCY=1, REQUEST_QUEUE_SECONDS=0.05)
+def test_a_person_at_the_dashboard_is_told_in_words():
+    async def run():
+        inner = Held()
+        app = with_admission(inner)
+        first = asyncio.ensure_future(_request(app, "/first"))
+        await asyncio.wait_for(inner.inside.wait(), 5)
+        shed = await asyncio.wait_for(_request(app, "/inbox/"), 5)
+        inner.release.set()
+        await first
+        return shed
+
+    start, body = asyncio.run(run())
+    headers = dict(start["headers"])
+    assert start["status"] == 503 and headers[b"retry-after"] == b"2"
+    assert headers[b"content-type"].startswith(b"text/plain") and b"too busy" in body["body"]
+    assert b"access-control-allow-origin" not in headers
+
+
 @override_settings(REQUEST_CONCURRENCY=2, REQUEST_QUEUE_SECONDS=5)
 def test_requests_in_line_get_their_turn_in_order_as_slots_free():
     async def run():
