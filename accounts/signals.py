@@ -5,8 +5,9 @@ it, yet a change they make can move a chat box or must end an operator's
 sessions. Their services send one of these signals, always, from the service
 that made the change; ``presence.receivers`` (``conversations.receivers`` for
 the busy delay) answers each with one call to a service (connected in the
-app's ``ready``; a system check fails start-up if nothing listens). Receivers run inside the sender's transaction
-and schedule their publishing with ``transaction.on_commit``.
+app's ``ready``; a system check fails start-up if nothing listens). Receivers
+run inside the sender's transaction and schedule their publishing with
+``transaction.on_commit``.
 """
 
 from django.dispatch import Signal
