@@ -17,7 +17,10 @@ client leaves while it waits is dropped without ever reaching Django.
 
 What is answered in front of Django (the widget status read, the probes,
 ``/metrics``) and WebSockets do not count: they take no thread and no
-connection from this budget.
+connection from this budget. Nor do an app's REST heartbeats: one per device
+every 25 s, small, and what keeps its operator's status true; a heartbeat
+refused through an overload that outlasts the connection TTL would switch a
+present operator offline.
 """
 
 import asyncio
@@ -28,6 +31,7 @@ from collections.abc import Awaitable, Callable
 from django.conf import settings
 from django.core import checks
 
+from chatstatus.edgemetrics import REST_HEARTBEAT_PATH
 from chatstatus.metrics import HTTP_SHED
 
 ASGIApp = Callable[[dict, Callable[[], Awaitable[dict]], Callable[[dict], Awaitable[None]]], Awaitable[None]]
@@ -63,7 +67,7 @@ def with_admission(app: ASGIApp) -> ASGIApp:
     slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
 
     async def admitted(scope: dict, receive: Callable, send: Callable) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["path"] == REST_HEARTBEAT_PATH:
             await app(scope, receive, send)
             return
         loop = asyncio.get_running_loop()

@@ -159,6 +159,24 @@ def test_a_request_that_fails_gives_its_slot_back():
     assert asyncio.run(run())[0]["status"] == 200
 
 
+@override_settings(REQUEST_CONCURRENCY=1, REQUEST_QUEUE_SECONDS=5)
+def test_an_apps_rest_heartbeat_never_waits_in_line():
+    async def run():
+        inner = Held()
+        app = with_admission(inner)
+        held = asyncio.ensure_future(_request(app, "/held"))
+        await asyncio.wait_for(inner.inside.wait(), 5)
+        inner.inside.clear()
+        heartbeat = asyncio.ensure_future(_request(app, "/api/v1/me/heartbeat"))
+        await asyncio.wait_for(inner.inside.wait(), 1)  # in Django while the one slot is taken
+        inner.release.set()
+        return inner.entered, await heartbeat, await held
+
+    entered, heartbeat, _held = asyncio.run(run())
+    assert entered == ["/held", "/api/v1/me/heartbeat"]
+    assert heartbeat[0]["status"] == 200
+
+
 @override_settings(REQUEST_CONCURRENCY=1, REQUEST_QUEUE_SECONDS=0.05)
 def test_websockets_do_not_count():
     async def run():
