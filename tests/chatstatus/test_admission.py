@@ -44,22 +44,28 @@ async def _request(app, path: str) -> list[dict]:
     return sent
 
 
-@override_settings(REQUEST_CONCURRENCY=1, REQUEST_QUEUE_SECONDS=0.05)
-def test_a_request_with_no_turn_in_time_gets_503_with_retry_after_and_never_reaches_django():
+def _while_the_one_slot_is_held(path: str) -> tuple[list[str], list[dict], list[dict]]:
+    """A request for ``path`` while another holds the only slot: (the paths that
+    reached the app, the holder's answer, the answer for ``path``)."""
+
     async def run():
         inner = Held()
         app = with_admission(inner)
-        first = asyncio.ensure_future(_request(app, "/first"))
+        holder = asyncio.ensure_future(_request(app, "/first"))
         await asyncio.wait_for(inner.inside.wait(), 5)
-        shed = await asyncio.wait_for(_request(app, "/widget/v1/key/conversations"), 5)
+        answer = await asyncio.wait_for(_request(app, path), 5)
         inner.release.set()
-        return inner.entered, await first, shed
+        return inner.entered, await holder, answer
 
+    return asyncio.run(run())
+
+
+@override_settings(REQUEST_CONCURRENCY=1, REQUEST_QUEUE_SECONDS=0.05)
+def test_a_request_with_no_turn_in_time_gets_503_with_retry_after_and_never_reaches_django():
     before = HTTP_SHED._value.get()
-    entered, first, shed = asyncio.run(run())
+    entered, first, (start, body) = _while_the_one_slot_is_held("/widget/v1/key/conversations")
     assert entered == ["/first"]
     assert first[0]["status"] == 200
-    start, body = shed
     headers = dict(start["headers"])
     assert start["status"] == 503
     assert headers[b"retry-after"] == b"2"
@@ -70,17 +76,7 @@ def test_a_request_with_no_turn_in_time_gets_503_with_retry_after_and_never_reac
 
 @override_settings(REQUEST_CONCURRENCY=1, REQUEST_QUEUE_SECONDS=0.05)
 def test_a_person_at_the_dashboard_is_told_in_words():
-    async def run():
-        inner = Held()
-        app = with_admission(inner)
-        first = asyncio.ensure_future(_request(app, "/first"))
-        await asyncio.wait_for(inner.inside.wait(), 5)
-        shed = await asyncio.wait_for(_request(app, "/inbox/"), 5)
-        inner.release.set()
-        await first
-        return shed
-
-    start, body = asyncio.run(run())
+    _entered, _first, (start, body) = _while_the_one_slot_is_held("/inbox/")
     headers = dict(start["headers"])
     assert start["status"] == 503 and headers[b"retry-after"] == b"2"
     assert headers[b"content-type"].startswith(b"text/plain") and b"too busy" in body["body"]
