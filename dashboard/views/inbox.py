@@ -170,6 +170,11 @@ def inbox(request: HttpRequest, conversation_id: int | None = None) -> HttpRespo
             "automatic_prefix": _("Automatic:"),
             "automatic": _("Automatic message"),
             "bot": _("FAQ bot"),
+            # What the visitor said of a bot answer (FaqAnswer.Feedback).
+            "feedback": {
+                "helpful": _("The visitor says this helped"),
+                "talk_to_person": _("The visitor asked for a person"),
+            },
             "empty": _("Nothing here. When a visitor writes in the widget, the conversation appears here at once."),
             "empty_closed": _("No closed conversations."),
             "sending": _("Sending…"),

@@ -589,6 +589,11 @@
       time.setAttribute("datetime", message.created_at);
       time.textContent = timeText(message.created_at, true);
       linkified(item.querySelector(".message-text"), message.body);
+      // A bot answer shows what the visitor said of it, and changes when they say it.
+      var feedback = item.querySelector(".message-feedback");
+      var said = message.faq && message.faq.feedback;
+      feedback.textContent = said ? t.feedback[said] || "" : "";
+      feedback.hidden = !feedback.textContent;
       var state = item.querySelector(".message-state");
       state.hidden = true;
       state.textContent = "";
@@ -612,6 +617,14 @@
         );
         if (stray) {
           stray.remove();
+        }
+        // A message already shown may come again changed (the visitor's feedback on a bot answer).
+        open.messages.set(message.id, message);
+        var shown = thread.querySelector(
+          '[data-id="' + cssEscape(String(message.id)) + '"]:not([data-pending="true"])'
+        );
+        if (shown) {
+          fillMessage(shown, message);
         }
         return;
       }
