@@ -15,8 +15,14 @@ def _scope(path: str = "/api/v1/me", kind: str = "http") -> dict:
     return {"type": kind, "path": path, "method": "GET", "headers": []}
 
 
+async def _ok(send) -> None:
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"ok"})
+
+
 class Held:
-    """An inner app whose requests stay in it until released; it records who entered."""
+    """An inner app whose HTTP requests stay in it until released (a socket
+    passes straight through); it records the paths that entered."""
 
     def __init__(self) -> None:
         self.entered: list[str] = []
@@ -25,10 +31,11 @@ class Held:
 
     async def __call__(self, scope: dict, receive, send) -> None:
         self.entered.append(scope["path"])
+        if scope["type"] != "http":
+            return
         self.inside.set()
         await self.release.wait()
-        await send({"type": "http.response.start", "status": 200, "headers": []})
-        await send({"type": "http.response.body", "body": b"ok"})
+        await _ok(send)
 
 
 async def _request(app, path: str) -> list[dict]:
@@ -44,15 +51,22 @@ async def _request(app, path: str) -> list[dict]:
     return sent
 
 
+async def _the_one_slot_held() -> tuple[Held, object, asyncio.Future]:
+    """A line with one slot (REQUEST_CONCURRENCY=1) in front of a Held app, the
+    slot taken by a request to ``/first``: (the app, the line, that request)."""
+    inner = Held()
+    app = with_admission(inner)
+    holder = asyncio.ensure_future(_request(app, "/first"))
+    await asyncio.wait_for(inner.inside.wait(), 5)
+    return inner, app, holder
+
+
 def _while_the_one_slot_is_held(path: str) -> tuple[list[str], list[dict], list[dict]]:
     """A request for ``path`` while another holds the only slot: (the paths that
     reached the app, the holder's answer, the answer for ``path``)."""
 
     async def run():
-        inner = Held()
-        app = with_admission(inner)
-        holder = asyncio.ensure_future(_request(app, "/first"))
-        await asyncio.wait_for(inner.inside.wait(), 5)
+        inner, app, holder = await _the_one_slot_held()
         answer = await asyncio.wait_for(_request(app, path), 5)
         inner.release.set()
         return inner.entered, await holder, answer
@@ -92,8 +106,7 @@ def test_requests_in_line_get_their_turn_in_order_as_slots_free():
         async def inner(scope, receive, send):
             order.append(scope["path"])
             await gates[scope["path"]].wait()
-            await send({"type": "http.response.start", "status": 200, "headers": []})
-            await send({"type": "http.response.body", "body": b""})
+            await _ok(send)
 
         app = with_admission(inner)
         tasks = {name: asyncio.ensure_future(_request(app, name)) for name in gates}
@@ -120,10 +133,7 @@ def test_requests_in_line_get_their_turn_in_order_as_slots_free():
 @override_settings(REQUEST_CONCURRENCY=1, REQUEST_QUEUE_SECONDS=5)
 def test_a_request_whose_client_left_while_in_line_never_reaches_django_nor_takes_a_slot():
     async def run():
-        inner = Held()
-        app = with_admission(inner)
-        first = asyncio.ensure_future(_request(app, "/first"))
-        await asyncio.wait_for(inner.inside.wait(), 5)
+        inner, app, first = await _the_one_slot_held()
         gone = asyncio.ensure_future(_request(app, "/gone"))
         await asyncio.sleep(0)
         gone.cancel()  # what Daphne does when the client disconnects
@@ -144,8 +154,7 @@ def test_a_request_that_fails_gives_its_slot_back():
         async def failing(scope, receive, send):
             if scope["path"] == "/boom":
                 raise RuntimeError("boom")
-            await send({"type": "http.response.start", "status": 200, "headers": []})
-            await send({"type": "http.response.body", "body": b""})
+            await _ok(send)
 
         app = with_admission(failing)
         with pytest.raises(RuntimeError):
@@ -158,10 +167,7 @@ def test_a_request_that_fails_gives_its_slot_back():
 @override_settings(REQUEST_CONCURRENCY=1, REQUEST_QUEUE_SECONDS=5)
 def test_an_apps_rest_heartbeat_never_waits_in_line():
     async def run():
-        inner = Held()
-        app = with_admission(inner)
-        held = asyncio.ensure_future(_request(app, "/held"))
-        await asyncio.wait_for(inner.inside.wait(), 5)
+        inner, app, held = await _the_one_slot_held()
         inner.inside.clear()
         heartbeat = asyncio.ensure_future(_request(app, "/api/v1/me/heartbeat"))
         await asyncio.wait_for(inner.inside.wait(), 1)  # in Django while the one slot is taken
@@ -169,28 +175,21 @@ def test_an_apps_rest_heartbeat_never_waits_in_line():
         return inner.entered, await heartbeat, await held
 
     entered, heartbeat, _held = asyncio.run(run())
-    assert entered == ["/held", "/api/v1/me/heartbeat"]
+    assert entered == ["/first", "/api/v1/me/heartbeat"]
     assert heartbeat[0]["status"] == 200
 
 
 @override_settings(REQUEST_CONCURRENCY=1, REQUEST_QUEUE_SECONDS=0.05)
 def test_websockets_do_not_count():
     async def run():
-        inner = Held()
-        app = with_admission(inner)
-        http = asyncio.ensure_future(_request(app, "/held"))
-        await asyncio.wait_for(inner.inside.wait(), 5)
-        reached: list[str] = []
-
-        async def socket_app(scope, receive, send):
-            reached.append(scope["type"])
-
-        await asyncio.wait_for(with_admission(socket_app)(_scope("/ws/widget/k/", "websocket"), None, None), 5)
+        # The same line as the held request: a socket counted would wait, then be refused.
+        inner, app, holder = await _the_one_slot_held()
+        await asyncio.wait_for(app(_scope("/ws/widget/k/", "websocket"), None, None), 5)
         inner.release.set()
-        await http
-        return reached
+        await holder
+        return inner.entered
 
-    assert asyncio.run(run()) == ["websocket"]
+    assert asyncio.run(run()) == ["/first", "/ws/widget/k/"]
 
 
 def _admission_warnings() -> list[str]:
