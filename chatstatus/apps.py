@@ -8,4 +8,4 @@ class ChatstatusAdminConfig(AdminConfig):
         super().ready()
         # The project's own start-up checks and the database metrics' hook (the admin config is the
         # project's one app config).
-        from chatstatus import bodylimit, dbmetrics, graceful, proxy  # noqa: F401
+        from chatstatus import admission, bodylimit, dbmetrics, graceful, handler, proxy  # noqa: F401
