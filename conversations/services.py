@@ -266,7 +266,8 @@ def _visitor_message_add(
             created_at=now,
         )
         messages = [message]
-        reopened = conversation.status == CLOSED
+        # News of its own for the operators (§4): a new conversation, or one reopened.
+        news = conversation.status == CLOSED or conversation.last_seq == 0
         conversation.status, conversation.closed_at = OPEN, None
         starts_stretch = conversation.waiting_since is None
         if starts_stretch:
@@ -292,8 +293,9 @@ def _visitor_message_add(
                 "last_message_at",
             ]
         )
-        frames = [_message_frame(item) for item in messages]
-        if starts_stretch or reopened:
+        # A wait that begins rides on the message.
+        frames = _message_frames(messages, changed=conversation if starts_stretch and not news else None)
+        if news:
             frames.insert(0, _conversation_frame(conversation))
         if starts_stretch and not offline:
             due = now + busy_after(conversation.account.busy_after_seconds)
@@ -365,14 +367,15 @@ def _operator_message_add(
             created_at=now,
         )
         Message.objects.bulk_create([message])
-        changed = conversation.assignee_id is None or conversation.waiting_since is not None
-        if conversation.assignee_id is None:
+        assigned, waited = conversation.assignee_id is None, conversation.waiting_since is not None
+        if assigned:
             conversation.assignee = operator
         conversation.waiting_since = conversation.waiting_seq = None
         conversation.last_seq, conversation.last_message_at = message.seq, now
         conversation.save(update_fields=["assignee", "waiting_since", "waiting_seq", "last_seq", "last_message_at"])
-        frames = [_message_frame(message)]
-        if changed:
+        # Taking the conversation is news of its own (§4); an ended wait rides on the reply.
+        frames = _message_frames([message], changed=conversation if waited and not assigned else None)
+        if assigned:
             frames.insert(0, _conversation_frame(conversation))
         transaction.on_commit(lambda: _timer_cancel(f"busy:{conversation.id}"))
         transaction.on_commit(lambda: _publish(conversation, frames=frames))
@@ -690,6 +693,19 @@ def _conversation_frame(conversation: Conversation) -> dict:
 
 def _message_frame(message: Message) -> dict:
     return {"type": "message", "message": message_payload(message)}
+
+
+def _message_frames(messages: list[Message], *, changed: Conversation | None = None) -> list[dict]:
+    """The frames of ``messages``, in order. ``changed``: the conversation whose
+    waiting state the first of them changed; it rides on that message's frame
+    (``"conversation"``) instead of a ``conversation`` frame of its own, which
+    every operator socket of the account would receive once more. Conversation
+    frames still say what ARCHITECTURE §4 names: new, assigned, closed (and
+    reopened)."""
+    frames = [_message_frame(message) for message in messages]
+    if changed is not None:
+        frames[0]["conversation"] = conversation_payload(changed)
+    return frames
 
 
 def _publish(

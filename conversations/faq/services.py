@@ -356,15 +356,16 @@ def _bot_post(*, conversation_id: int, matched, question: str, upto_seq: int, no
         )
         fields = ["last_seq", "last_message_at"]
         conversation.last_seq, conversation.last_message_at = message.seq, now
-        frames = [conversation_services._message_frame(message)]
+        changed = None
         if first_mode and conversation.waiting_seq is not None:
             # The bot answered before anyone: nobody needs to hurry, unless
             # the visitor asks for a person ("Talk to a person" starts the wait again).
             conversation.waiting_since = conversation.waiting_seq = None
             fields += ["waiting_since", "waiting_seq"]
-            frames.insert(0, conversation_services._conversation_frame(conversation))
+            changed = conversation
             transaction.on_commit(lambda: conversation_services._timer_cancel(f"busy:{conversation.id}"))
         conversation.save(update_fields=fields)
+        frames = conversation_services._message_frames([message], changed=changed)
         transaction.on_commit(lambda: conversation_services._publish(conversation, frames=frames))
     return message
 
@@ -412,7 +413,7 @@ def faq_feedback_give(
             return message
         answer.feedback, answer.feedback_at = feedback, now
         answer.save(update_fields=["feedback", "feedback_at"])
-        frames = [conversation_services._message_frame(message)]
+        changed = None
         asked_since = (
             conversation.last_seq > message.seq
             and Message.objects.filter(
@@ -422,15 +423,16 @@ def faq_feedback_give(
         if feedback == FaqAnswer.Feedback.HELPFUL and conversation.waiting_seq is not None and not asked_since:
             conversation.waiting_since = conversation.waiting_seq = None
             conversation.save(update_fields=["waiting_since", "waiting_seq"])
-            frames.insert(0, conversation_services._conversation_frame(conversation))
+            changed = conversation
             transaction.on_commit(lambda: conversation_services._timer_cancel(f"busy:{conversation.id}"))
         elif feedback == FaqAnswer.Feedback.TALK_TO_PERSON and conversation.waiting_seq is None:
             # A stretch of its own (the busy message's client_id is per stretch):
             # the last seq is one no earlier stretch used.
             conversation.waiting_since, conversation.waiting_seq = now, conversation.last_seq
             conversation.save(update_fields=["waiting_since", "waiting_seq"])
-            frames.insert(0, conversation_services._conversation_frame(conversation))
+            changed = conversation
             due = now + conversation_services.busy_after(conversation.account.busy_after_seconds)
             transaction.on_commit(lambda: conversation_services._timer_set(f"busy:{conversation.id}", due))
+        frames = conversation_services._message_frames([message], changed=changed)
         transaction.on_commit(lambda: conversation_services._publish(conversation, frames=frames))
     return message

@@ -1348,6 +1348,14 @@
 
   /* --- frames ------------------------------------------------------------------------------ */
 
+  function conversationChanged(conversation) {
+    names[conversation.id] = visitorName(conversation);
+    refreshCount();
+    if (inbox) {
+      inbox.conversation(conversation);
+    }
+  }
+
   document.addEventListener("chatstatus:frame", function (event) {
     var frame = event.detail;
     if (frame.type === "hello") {
@@ -1357,12 +1365,12 @@
         inbox.resync();
       }
     } else if (frame.type === "conversation") {
-      names[frame.conversation.id] = visitorName(frame.conversation);
-      refreshCount();
-      if (inbox) {
-        inbox.conversation(frame.conversation);
-      }
+      conversationChanged(frame.conversation);
     } else if (frame.type === "message") {
+      // A message that began or ended its conversation's wait carries the conversation.
+      if (frame.conversation) {
+        conversationChanged(frame.conversation);
+      }
       if (inbox) {
         inbox.message(frame.message);
       }

@@ -124,3 +124,54 @@ async def test_an_operators_typing_reaches_the_visitor():
     assert (await app.receive_until(lambda m: m["type"] == "error"))["error"] == "invalid_conversation"
     await visitor.disconnect()
     await app.close()
+
+
+async def test_a_wait_that_begins_or_ends_rides_on_its_message():
+    """Operator sockets get one frame per message: the conversation's new
+    waiting state comes inside it; a new or taken conversation gets its own
+    ``conversation`` frame first (ARCHITECTURE §4)."""
+    account = await db(make_account)()
+    agent = await db(make_operator)(account=account)
+    await db(online)(agent)
+    app = Socket(token_headers(await db(make_token)(agent)))
+    assert await app.connect()
+    await app.receive_until(lambda m: m["type"] == "hello")
+
+    async def frames(count: int) -> list[dict]:
+        got = [await app.receive_until(lambda m: m["type"] in ("conversation", "message")) for _ in range(count)]
+        assert await app.nothing_more(timeout=0.3)
+        return got
+
+    started = await db(start)(account, "Hi", "w1")
+    new, first = await frames(2)
+    assert new["type"] == "conversation" and new["conversation"]["waiting_since"] is not None
+    assert first["type"] == "message" and "conversation" not in first
+
+    reply = lambda client_id: services.operator_message_post(  # noqa: E731
+        conversation_id=started.conversation.id, operator=agent, body="Hello", client_id=client_id
+    )
+    await db(reply)("r1")
+    taken, answer = await frames(2)
+    assert taken["type"] == "conversation" and taken["conversation"]["assignee"]["id"] == agent.id
+    assert taken["conversation"]["waiting_since"] is None and "conversation" not in answer
+
+    await db(services.visitor_message_post)(
+        account_id=account.id,
+        visitor_id=started.conversation.visitor_id,
+        conversation_id=started.conversation.id,
+        body="Still there?",
+        client_id="w2",
+    )
+    (asked,) = await frames(1)
+    assert asked["message"]["body"] == "Still there?"
+    assert asked["conversation"]["waiting_since"] is not None
+
+    await db(reply)("r2")
+    (answered,) = await frames(1)
+    assert answered["message"]["body"] == "Hello"
+    assert answered["conversation"]["waiting_since"] is None
+
+    await db(reply)("r3")
+    (more,) = await frames(1)
+    assert "conversation" not in more  # nothing about the conversation changed
+    await app.close()
