@@ -350,7 +350,8 @@ def test_the_lists_switch_without_a_reload_and_show_older_pages(live_server, new
         held.append(route)
 
     page.route(first_page, hold)
-    open_inbox(page, live_server)
+    with page.expect_request(lambda request: first_page(request.url), timeout=10_000):  # after the hello
+        open_inbox(page, live_server)
     rows = page.locator(".conversation-row")
 
     # It should show the newest 50, then the older ones on demand, in order.
@@ -360,7 +361,6 @@ def test_the_lists_switch_without_a_reload_and_show_older_pages(live_server, new
     expect(rows).to_have_count(52)
     expect(rows.last).to_have_attribute("data-conversation", str(ids[0]))
     expect(page.get_by_role("link", name="Show older")).to_be_hidden()
-    page.wait_for_function("() => true")  # let the held request reach the route
     assert len(held) == 1
     with page.expect_response(lambda response: first_page(response.url)):
         held[0].continue_()
