@@ -62,7 +62,11 @@ application = with_ticker(edge) if settings.EMBEDDED else edge
 # What start-up built (Django, the URL conf, every view's module) lives as long
 # as the process. Frozen, it is left out of the garbage collector's passes: a
 # full pass walked it all and stopped the event loop for 80-150 ms, what the
-# slowest chat messages under load waited for.
+# slowest chat messages under load waited for. With so little left to count as
+# long-lived, full passes would come every 10 young ones (walking every
+# socket's objects, 100-200 ms with thousands of sockets): 100 instead.
 get_resolver().url_patterns  # noqa: B018 (every view imported now, not on the first request)
 gc.collect()
 gc.freeze()
+GC_THRESHOLDS = (2000, 10, 100)  # Python's defaults, but full passes 10 times rarer
+gc.set_threshold(*GC_THRESHOLDS)

@@ -89,7 +89,9 @@ def test_the_handler_and_its_check(monkeypatch):
     assert [message.id for message in handler.handler_check()] == ["chatstatus.W005"]
 
 
-def test_start_up_objects_are_frozen():
-    import chatstatus.asgi  # noqa: F401
+def test_start_up_objects_are_frozen_and_full_collections_rarer():
+    from chatstatus import asgi
 
     assert gc.get_freeze_count() > 10_000
+    assert gc.get_threshold() == asgi.GC_THRESHOLDS
+    assert asgi.GC_THRESHOLDS[2] > 10  # Python's default
