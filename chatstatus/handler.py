@@ -7,9 +7,10 @@ made a request cross between the event loop and its thread about a dozen
 times, each crossing waiting for the other side: on a busy loop, that is what
 the slowest requests waited for. Here the chain is built for sync mode, as
 under WSGI, and runs whole in the request's thread (the one Django gives each
-request's context, where its signals and ``close`` run too): one crossing
-there and one back. Everything else is Django's: reading the body, the
-request signals, sending the response, a client's disconnect.
+request's context, where its signals and ``close`` run too) in one crossing:
+a request makes at most three (the request signals, the chain, the close).
+Everything else is Django's: reading the body, the request signals, sending
+the response, a client's disconnect.
 
 It relies on ``BaseHandler.load_middleware(is_async=False)`` and
 ``BaseHandler.get_response`` (what ``WSGIHandler`` uses) and on
