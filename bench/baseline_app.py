@@ -9,7 +9,12 @@
 * ``/ws/bench/relay/?group=NAME`` and ``POST /bench/relay`` ``{"to": NAME, "frame": {...}}``:
   a bare chat relay on the pub/sub layer the project uses — a posted frame goes
   to the sockets of group ``NAME`` (the conversations baseline: visitors post
-  to the operators' group, operators to one visitor's group).
+  to the operators' group, operators to one visitor's group). With
+  ``BENCH_RELAY_WRITES`` (a PostgreSQL conninfo) each post first stores its
+  message as the project does, in one transaction of three statements on the
+  event loop (psycopg's asyncio pool, no thread, no ORM): the row of its
+  conversation locked, the message inserted, the conversation updated (the
+  conversations benchmark's floor: the relay with the writes).
 
 Run with ``DJANGO_SETTINGS_MODULE=bench.baseline_settings``.
 """
@@ -84,13 +89,56 @@ class RelayConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=event["text"])
 
 
+_writes_pool = None
+
+
+async def _relay_pool():
+    """The floor's connection pool (opened on the first post, in the server's loop)."""
+    global _writes_pool
+    if _writes_pool is None:
+        from psycopg_pool import AsyncConnectionPool
+
+        _writes_pool = AsyncConnectionPool(os.environ["BENCH_RELAY_WRITES"], min_size=4, max_size=20, open=False)
+        await _writes_pool.open()
+    return _writes_pool
+
+
+async def _relay_store(frame: dict) -> None:
+    """The three statements of a message (``conversations.services``' shape): lock, insert, update."""
+    message = frame["message"]
+    pool = await _relay_pool()
+    async with pool.connection() as conn, conn.transaction():
+        row = await (
+            await conn.execute(
+                "SELECT last_seq FROM bench_relay_conversation WHERE id = %s FOR UPDATE", [message["conversation_id"]]
+            )
+        ).fetchone()
+        seq = row[0] + 1
+        created = await (
+            await conn.execute(
+                "INSERT INTO bench_relay_message (conversation_id, seq, author, body, client_id) "
+                "VALUES (%s, %s, %s, %s, %s) RETURNING id, created_at",
+                [message["conversation_id"], seq, message["author"], message["body"], message["client_id"]],
+            )
+        ).fetchone()
+        await conn.execute(
+            "UPDATE bench_relay_conversation SET last_seq = %s, last_message_at = %s, waiting_since = "
+            "CASE WHEN %s = 'visitor' THEN coalesce(waiting_since, %s) END WHERE id = %s",
+            [seq, created[1], message["author"], created[1], message["conversation_id"]],
+        )
+    message.update(id=created[0], seq=seq, created_at=created[1].isoformat())
+
+
 class RelayPost(AsyncHttpConsumer):
-    """``POST /bench/relay`` ``{"to": GROUP, "frame": {...}}``: one ``group_send`` of the frame, 201."""
+    """``POST /bench/relay`` ``{"to": GROUP, "frame": {...}}``: one ``group_send`` of the frame, 201
+    (with ``BENCH_RELAY_WRITES``: the message stored first)."""
 
     channel_layer_alias = "default"
 
     async def handle(self, body: bytes) -> None:
         data = json.loads(body or b"{}")
+        if os.environ.get("BENCH_RELAY_WRITES"):
+            await _relay_store(data["frame"])
         await self.channel_layer.group_send(data["to"], {"type": "bench.push", "text": json.dumps(data["frame"])})
         await self.send_response(201, b'{"ok":true}', headers=[(b"Content-Type", b"application/json")])
 

@@ -255,10 +255,11 @@ class Infra:
         app: str = "chatstatus.asgi:application",
         port: int | None = None,
         settings: str | None = None,
+        env: dict[str, str] | None = None,
         wait: bool = True,
     ) -> Server:
         port = port or free_port()
-        env = dict(self.env)
+        env = {**self.env, **(env or {})}
         if settings:
             env["DJANGO_SETTINGS_MODULE"] = settings
         server = Server(daphne_args(port, app), env=env, name=f"{self.name}-{name}-{port}", port=port)

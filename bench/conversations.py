@@ -14,7 +14,12 @@ every process.
    (``bench/baseline_app.py``: ``POST /bench/relay`` → one ``group_send`` on the
    same ``channels_redis`` pub/sub layer → the sockets of that group), on two
    Daphne processes. First: a project that falls behind goes on working
-   through its backlog after its clients gave up.
+   through its backlog after its clients gave up. Then the **floor**: the same
+   relay storing each message first as the project does (its conversation's
+   row locked, the message inserted, the conversation updated: one
+   transaction, on the event loop through psycopg's asyncio pool, no ORM, no
+   thread), on two more Daphne processes: what any design on Channels,
+   Daphne and PostgreSQL pays on this machine.
 2. **Traffic** (5 s warm-up, then 30 s measured): 100 visitor messages a
    second (``POST …/conversations/{id}/messages``, from the visitor's own
    address and keep-alive connection) and 100 operator replies a second to
@@ -195,6 +200,39 @@ def beat_schedules_timers() -> bool:
     return any(
         (entry.get("task") if isinstance(entry, dict) else getattr(entry, "task", None)) == TIMERS_TASK
         for entry in app.conf.beat_schedule.values()
+    )
+
+
+# The floor's tables (``bench/baseline_app.py`` with ``BENCH_RELAY_WRITES``).
+RELAY_TABLES = """
+CREATE TABLE bench_relay_conversation (id bigint PRIMARY KEY, last_seq integer NOT NULL DEFAULT 0,
+    last_message_at timestamptz, waiting_since timestamptz);
+CREATE TABLE bench_relay_message (id bigserial PRIMARY KEY,
+    conversation_id bigint NOT NULL REFERENCES bench_relay_conversation (id), seq integer NOT NULL,
+    author varchar(16) NOT NULL, body text NOT NULL, client_id varchar(64) NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(), UNIQUE (conversation_id, seq), UNIQUE (conversation_id, client_id));
+"""
+
+
+def relay_with_writes(infra: Infra, *, visitors: int) -> list[Server]:
+    """The floor's tables in the benchmark database (a row per visitor's
+    conversation, ids as the relay's clients number them) and its two Daphne processes."""
+    import psycopg
+
+    conninfo = f"host=127.0.0.1 user=postgres dbname={infra.db}"
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(RELAY_TABLES)
+        conn.execute("INSERT INTO bench_relay_conversation (id) SELECT generate_series(0, %s)", [visitors])
+    return infra.daphnes(
+        [
+            {
+                "name": f"floor{i}",
+                "app": "bench.baseline_app:application",
+                "settings": "bench.baseline_settings",
+                "env": {"BENCH_RELAY_WRITES": conninfo},
+            }
+            for i in range(2)
+        ]
     )
 
 
@@ -889,6 +927,7 @@ def main() -> int:
             ]
         )
         web, base = servers[:2], servers[2:]
+        floor = relay_with_writes(infra, visitors=params["visitors"])
         wait_for_log(worker, " ready.")
         wait_for_log(worker, f"Task {TIMERS_TASK}[", timeout=60)
         log("worker ready; beat sends timers_fire")
@@ -915,6 +954,23 @@ def main() -> int:
                 server_pids=[server.pid for server in base],
                 infra=infra,
             )
+            log("floor: the relay, each message stored first (three statements, no ORM)")
+            floor_result = run_traffic(
+                pool,
+                mode="baseline",
+                ws_ports=[server.port for server in floor],
+                operator_tokens=tokens,
+                widget_key="",
+                reply_path="",
+                params=params,
+                rng=rng,
+                server_pids=[server.pid for server in floor],
+                infra=infra,
+            )
+            floor_result["mode"] = "floor"
+            for server in floor:
+                server.stop()
+                infra.servers.remove(server)
             log(f"project: {params['visitors']} visitors, {params['operators']} operators")
             project = run_traffic(
                 pool,
@@ -961,12 +1017,13 @@ def main() -> int:
             "beat_schedules_timers": timers_scheduled,
             "project": project,
             "baseline": baseline,
+            "floor": floor_result,
             "sql": sql,
             "busy": busy,
         }
 
         rows = []
-        for result in (project, baseline):
+        for result in (project, baseline, floor_result):
             for label, key in (
                 ("visitor → operator", "visitor_to_operator"),
                 ("operator → visitor", "operator_to_visitor"),
@@ -990,7 +1047,10 @@ def main() -> int:
             f"1-min load during the run {project['loadavg_1min_mean']} (max {project['loadavg_1min_max']}), "
             f"database connections max {project['db_connections_max']}, posts {project['post_statuses']}\n"
             f"baseline: server CPU {baseline['server_cpu_percent']} %, "
-            f"1-min load during the run {baseline['loadavg_1min_mean']} (max {baseline['loadavg_1min_max']})"
+            f"1-min load during the run {baseline['loadavg_1min_mean']} (max {baseline['loadavg_1min_max']})\n"
+            f"floor: server CPU {floor_result['server_cpu_percent']} %, "
+            f"1-min load during the run {floor_result['loadavg_1min_mean']} (max {floor_result['loadavg_1min_max']}), "
+            f"posts {floor_result['post_statuses']}"
         )
         print(
             f"SQL statements per visitor message: request {sql['request']}, service {sql['service']}; "
@@ -1013,6 +1073,12 @@ def main() -> int:
                 met=project[key]["p99_ms"] <= TARGET_P99_MS,
                 baseline=number(baseline[key]["p99_ms"]),
             )
+        for key, label in (
+            ("visitor_to_operator", "visitor → operator"),
+            ("operator_to_visitor", "operator → visitor"),
+        ):
+            report.figure(f"floor (relay + the writes): {label} p99", number(floor_result[key]["p99_ms"]), "ms")
+        report.figure("floor (relay + the writes): CPU per message", floor_result["server_cpu_ms_per_message"], "ms")
         report.figure(
             "web processes' CPU per message",
             project["server_cpu_ms_per_message"],
