@@ -148,3 +148,34 @@ def test_celery_s_queue_lives_under_the_installation_s_key_prefix():
         assert client.llen(shared) == before
     finally:
         client.delete(ours)
+
+
+def test_postgresql_prepares_statements_unless_turned_off():
+    code = (
+        "from django.conf import settings as s; o = s.DATABASES['default']['OPTIONS'];"
+        "print(o.get('server_side_binding'), o.get('prepare_threshold'))"
+    )
+    postgres = {"DATABASE_URL": "postgres://postgres@127.0.0.1:5432/test"}
+    on = manage("shell", "-v", "0", "-c", code, **postgres)
+    off = manage("shell", "-v", "0", "-c", code, DATABASE_PREPARED_STATEMENTS="false", **postgres)
+    sqlite = manage("shell", "-v", "0", "-c", code)
+    assert on.returncode == off.returncode == sqlite.returncode == 0, on.stderr + off.stderr + sqlite.stderr
+    assert on.stdout.split() == ["True", "5"]
+    assert off.stdout.split() == ["None", "None"]
+    assert sqlite.stdout.split() == ["None", "None"]
+
+
+@pytest.mark.production_only
+@pytest.mark.django_db
+def test_a_statement_the_orm_repeats_is_prepared_on_its_connection():
+    from django.db import connection
+
+    from accounts.models import Account
+
+    for account_id in range(1, 8):  # the same statement, other parameters
+        Account.objects.filter(id=account_id).first()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = [row[0] for row in cursor.fetchall()]
+    table = f'FROM "{Account._meta.db_table}" WHERE "{Account._meta.db_table}"."id" = $1'
+    assert any(table in statement for statement in prepared), prepared
