@@ -1356,14 +1356,18 @@
     }
   }
 
+  function caughtUp() {
+    refreshCount();
+    if (inbox) {
+      inbox.resync();
+    }
+  }
+
   document.addEventListener("chatstatus:frame", function (event) {
     var frame = event.detail;
     if (frame.type === "hello") {
       // After every (re)connect: whatever was missed meanwhile is read again.
-      refreshCount();
-      if (inbox) {
-        inbox.resync();
-      }
+      caughtUp();
     } else if (frame.type === "conversation") {
       conversationChanged(frame.conversation);
     } else if (frame.type === "message") {
@@ -1381,4 +1385,11 @@
       inbox.typing(frame);
     }
   });
+  // app.js runs first and opens the socket; while this script was still
+  // loading, its hello may have come and gone (the browser handles socket
+  // events between deferred scripts): what changed since the page was
+  // rendered is read now instead.
+  if (root.getAttribute("data-ws") === "ready") {
+    caughtUp();
+  }
 })();

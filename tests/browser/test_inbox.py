@@ -326,6 +326,31 @@ def test_the_visitors_local_time_shows_in_their_zone_and_moves_with_the_minute(l
     expect(local).to_be_hidden()
 
 
+def test_a_hello_that_came_before_the_inbox_script_still_brings_what_changed_since_the_page(
+    live_server, new_context, shop
+):
+    operator = make_operator(account=shop, status=Status.ONLINE)
+    page = log_in(new_context(), live_server, operator)
+    held = []
+    page.route("**/static/dashboard/inbox.js*", lambda route: held.append(route))  # inbox.js arrives late
+    page.goto(live_server.url + "/inbox/", wait_until="commit")  # "load" waits for every script
+    wait_until_live(page)  # app.js has the hello; inbox.js has not run yet
+    assert len(held) == 1
+    expect(page.locator(".conversation-row")).to_have_count(0)
+    # Written after the page was rendered, while nobody listened for its frame.
+    conversation = beside_playwright(
+        services.visitor_conversation_start,
+        account_id=shop.id,
+        token=None,
+        body="Late",
+        client_id="late-1",
+        name="Late",
+    ).conversation
+    held[0].continue_()
+    expect(row(page, conversation.id)).to_be_visible()
+    expect(nav_count(page)).to_have_text("1")
+
+
 def test_the_lists_switch_without_a_reload_and_show_older_pages(live_server, new_context, shop):
     operator = make_operator(account=shop, status=Status.ONLINE)
 
