@@ -147,6 +147,8 @@ DATABASES = {
         conn_max_age=0,
     )
 }
+# Read whatever the database, so that a bad value stops start-up in every mode.
+DATABASE_PREPARED_STATEMENTS = env_bool("DATABASE_PREPARED_STATEMENTS", True)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # A pool per process: an ASGI process serves each request from its own
     # thread, and without a pool every request opened (and held) a connection
@@ -157,7 +159,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         "max_size": env_int("DATABASE_POOL_SIZE", 20, minimum=1, maximum=500),
         "timeout": 10,
     }
-    if env_bool("DATABASE_PREPARED_STATEMENTS", True):
+    if DATABASE_PREPARED_STATEMENTS:
         # Parameters bound by the server, and a statement run 5 times on a
         # pooled connection prepared there: PostgreSQL plans it once, not on
         # every message (a third less of its CPU a message, docs/PERFORMANCE.md).

@@ -47,6 +47,7 @@ BAD_VALUES = [
     ("REDIS_SENTINEL_MASTER", "mymaster"),  # without REDIS_SENTINELS
     ("SHUTDOWN_DRAIN_SECONDS", "forever"),
     ("LOG_FORMAT", "xml"),
+    ("DATABASE_PREPARED_STATEMENTS", "sometimes"),
 ]
 
 
