@@ -93,13 +93,15 @@ _writes_pool = None
 
 
 async def _relay_pool():
-    """The floor's connection pool (opened on the first post, in the server's loop)."""
+    """The floor's connection pool, made on the first post, in the server's loop.
+    Opened on every call: ``open()`` takes the pool's lock and does nothing once
+    open, so posts that arrive while the first one opens it wait for it."""
     global _writes_pool
     if _writes_pool is None:
         from psycopg_pool import AsyncConnectionPool
 
         _writes_pool = AsyncConnectionPool(os.environ["BENCH_RELAY_WRITES"], min_size=4, max_size=20, open=False)
-        await _writes_pool.open()
+    await _writes_pool.open()
     return _writes_pool
 
 

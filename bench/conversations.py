@@ -941,33 +941,25 @@ def main() -> int:
         with Pool(2, main=chat_worker_main) as pool:
             # The baseline first: a project that fell behind goes on working
             # through its backlog after its clients gave up.
+            def relay_traffic(servers: list[Server]) -> dict:
+                """The traffic through relay processes (the baseline's, or the floor's)."""
+                return run_traffic(
+                    pool,
+                    mode="baseline",
+                    ws_ports=[server.port for server in servers],
+                    operator_tokens=tokens,
+                    widget_key="",
+                    reply_path="",
+                    params=params,
+                    rng=rng,
+                    server_pids=[server.pid for server in servers],
+                    infra=infra,
+                )
+
             log("baseline: the same traffic through a bare Channels relay")
-            baseline = run_traffic(
-                pool,
-                mode="baseline",
-                ws_ports=[server.port for server in base],
-                operator_tokens=tokens,
-                widget_key="",
-                reply_path="",
-                params=params,
-                rng=rng,
-                server_pids=[server.pid for server in base],
-                infra=infra,
-            )
+            baseline = relay_traffic(base)
             log("floor: the relay, each message stored first (three statements, no ORM)")
-            floor_result = run_traffic(
-                pool,
-                mode="baseline",
-                ws_ports=[server.port for server in floor],
-                operator_tokens=tokens,
-                widget_key="",
-                reply_path="",
-                params=params,
-                rng=rng,
-                server_pids=[server.pid for server in floor],
-                infra=infra,
-            )
-            floor_result["mode"] = "floor"
+            floor_result = {**relay_traffic(floor), "mode": "floor"}
             for server in floor:
                 server.stop()
                 infra.servers.remove(server)
@@ -1073,10 +1065,6 @@ def main() -> int:
                 met=project[key]["p99_ms"] <= TARGET_P99_MS,
                 baseline=number(baseline[key]["p99_ms"]),
             )
-        for key, label in (
-            ("visitor_to_operator", "visitor → operator"),
-            ("operator_to_visitor", "operator → visitor"),
-        ):
             report.figure(f"floor (relay + the writes): {label} p99", number(floor_result[key]["p99_ms"]), "ms")
         report.figure("floor (relay + the writes): CPU per message", floor_result["server_cpu_ms_per_message"], "ms")
         report.figure(
