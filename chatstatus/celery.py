@@ -18,7 +18,6 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 SWEEP_TASK = "presence.tasks.presence_sweep"
-RESYNC_TASK = "chatstatus.presence_resync"
 _sweeps_started: dict[str, float] = {}
 
 
@@ -43,16 +42,6 @@ def _schedule(sender: Celery, **kwargs: object) -> None:
     sender.add_periodic_task(
         timers, sender.signature("conversations.tasks.timers_fire", expires=timers), name="conversation timers"
     )
-
-
-@app.task(name=RESYNC_TASK, ignore_result=True)
-def presence_resync() -> None:
-    """Publish every account's snapshot and every operator's status again (after a failover)."""
-    from django.utils import timezone
-
-    from presence.services.connections import presence_resync as resync
-
-    resync(now=timezone.now())
 
 
 @task_prerun.connect
@@ -98,11 +87,13 @@ def _beat_started(**kwargs: object) -> None:
 
     _serve_metrics()
     if settings.REDIS_SENTINELS:
-        from chatstatus.failover import RESYNC_AFTER_SECONDS, FailoverWatch
+        from django.utils import timezone
+
+        from chatstatus.failover import FailoverWatch
+        from presence.services import presence_resync_later
 
         def resync(_new_master: str) -> None:
-            for delay in RESYNC_AFTER_SECONDS:
-                app.send_task(RESYNC_TASK, countdown=delay, expires=delay + 60)
+            presence_resync_later(now=timezone.now())
 
         FailoverWatch(
             sentinels=settings.REDIS_SENTINELS, master=settings.REDIS_SENTINEL_MASTER, on_switch=resync

@@ -10,11 +10,13 @@ published again.
 
 The one beat process watches the sentinels' ``+switch-master`` channel
 (``FailoverWatch``, a daemon thread per sentinel; the first to report a switch
-wins, the others' reports of the same switch are ignored) and sends the resync
-task twice: ``RESYNC_AFTER_SECONDS`` after the switch, when the web processes'
-subscriptions have reconnected (channels_redis retries every second), and once
-more later for a process that was slower. A socket ignores a snapshot version
-it already has, and a status it already shows changes nothing.
+wins, the others' reports of the same switch are ignored) and has the truth
+published twice (``presence_resync_later``, as a sweep does after a restart:
+two moments kept in the store, taken up by the next boundary runs): seconds
+after the switch, when the web processes' subscriptions have reconnected
+(channels_redis retries every second), and once more later for a process that
+was slower. A socket ignores a snapshot version it already has, and a status it
+already shows changes nothing.
 """
 
 import logging
@@ -27,8 +29,6 @@ import redis
 from chatstatus.metrics import REDIS_FAILOVERS
 
 logger = logging.getLogger(__name__)
-
-RESYNC_AFTER_SECONDS = (2, 8)
 
 
 class FailoverWatch:

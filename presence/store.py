@@ -102,6 +102,7 @@ class MemoryStore:
             self._until: dict[OperatorRef, float] = {}
             self._snap: dict[int, tuple[str, int, str]] = {}
             self._due: dict[int, float] = {}
+            self._resyncs: set[float] = set()
             self._epoch = False
             self._locks: dict[str, tuple[object, float]] = {}
             self._counters: dict[str, tuple[int, float]] = {}
@@ -247,6 +248,16 @@ class MemoryStore:
     def due_accounts(self, *, now: float, limit: int) -> list[int]:
         with self._lock:
             return sorted(acc for acc, due in self._due.items() if due <= now)[:limit]
+
+    def resync_schedule(self, *, due_at: Collection[float]) -> None:
+        with self._lock:
+            self._resyncs.update(due_at)
+
+    def resync_claim(self, *, now: float) -> bool:
+        with self._lock:
+            due = {at for at in self._resyncs if at <= now}
+            self._resyncs -= due
+            return bool(due)
 
     # -- counters ---------------------------------------------------------------
     def count(self, key: str, *, now: float, ttl: int) -> int:
@@ -771,6 +782,17 @@ class RedisStore:
         with self._errors():
             raw = self.client.zrangebyscore(f"{self.prefix}:due", "-inf", repr(now), start=0, num=limit)
         return [int(acc) for acc in raw]
+
+    # Moments when every account's truth is to be published again (a sorted
+    # set, scored by when). Removing the due ones is one command, so of two
+    # processes checking at once only one gets them.
+    def resync_schedule(self, *, due_at: Collection[float]) -> None:
+        with self._errors():
+            self.client.zadd(f"{self.prefix}:resync", {repr(at): at for at in due_at})
+
+    def resync_claim(self, *, now: float) -> bool:
+        with self._errors():
+            return bool(self.client.zremrangebyscore(f"{self.prefix}:resync", "-inf", repr(now)))
 
     # -- counters ---------------------------------------------------------------
     def count(self, key: str, *, now: float, ttl: int) -> int:

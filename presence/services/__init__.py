@@ -11,6 +11,8 @@ from presence.services.chatbox import (
     chat_box_refresh_due,
     chat_box_refresh_many,
     chat_box_refresh_on_commit,
+    presence_resync,
+    presence_resync_later,
 )
 from presence.services.connections import (
     account_presence_forget,
@@ -20,7 +22,6 @@ from presence.services.connections import (
     presence_disconnect,
     presence_heartbeat,
     presence_reseed,
-    presence_resync,
     presence_sweep,
 )
 from presence.services.status import StatusChangeLimited, operator_set_status
@@ -42,5 +43,6 @@ __all__ = [
     "presence_heartbeat",
     "presence_reseed",
     "presence_resync",
+    "presence_resync_later",
     "presence_sweep",
 ]

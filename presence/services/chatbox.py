@@ -9,16 +9,18 @@ published once, after commit.
 
 import json
 import logging
+from collections import defaultdict
 from collections.abc import Collection
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from channels.db import database_sync_to_async
 from django.db import transaction
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
-from accounts.models import Account, Status
+from accounts.models import Account, Operator, Status
 from presence import events
-from presence.models import ChatBoxEvent
+from presence.models import ChatBoxEvent, StatusEvent
 from presence.selectors import chat_box_snapshot, chat_box_snapshots, chat_box_states
 from presence.snapshots import ChatBoxBody, ChatBoxSnapshot, chat_box_body, chat_box_due_at, snapshot_is_due
 from presence.store import SnapshotWrite, StoreUnavailable, dumps, get_store
@@ -27,6 +29,12 @@ logger = logging.getLogger(__name__)
 
 # Accounts recomputed together: one query per table and one store round trip each.
 REFRESH_BATCH = 500
+# After the store lost its data (a Redis restart, a failover) the truth is
+# published again this long after, besides at once: a web process's
+# channel-layer subscription reconnects on its own (channels_redis retries every
+# second), and what is published before it has resubscribed reaches none of
+# its sockets. The second time is for a process that was slower.
+RESYNC_AFTER_SECONDS = (2, 8)
 
 
 def chat_box_read(*, account_id: int) -> ChatBoxSnapshot | None:
@@ -218,8 +226,53 @@ def chat_box_refresh_on_commit(*, account_id: int) -> None:
 
 
 def chat_box_refresh_due(*, now: datetime | None = None) -> int:
-    """Recompute every account whose schedule flips a box by now (beat task)."""
+    """Recompute every account whose schedule flips a box by now, and publish
+    every account's truth again when a resync is due (beat task)."""
     now = now or timezone.now()
-    due = get_store().due_accounts(now=now.timestamp(), limit=10_000)
+    store = get_store()
+    due = store.due_accounts(now=now.timestamp(), limit=10_000)
     chat_box_refresh_many(account_ids=due, now=now)
+    if store.resync_claim(now=now.timestamp()):
+        presence_resync(now=now)
     return len(due)
+
+
+def presence_resync_later(*, now: datetime) -> None:
+    """Have the truth published again ``RESYNC_AFTER_SECONDS`` from now, by
+    the boundary runs. The moments are kept in the store, not in delayed
+    Celery tasks: a worker holding a delayed task when Redis goes away dies
+    restoring it (kombu), and the store's moments survive a worker restart."""
+    get_store().resync_schedule(due_at=[(now + timedelta(seconds=delay)).timestamp() for delay in RESYNC_AFTER_SECONDS])
+
+
+def presence_resync(*, now: datetime) -> None:
+    """Publish the truth once more to every account after the store (Redis)
+    lost its data: pushes published while it was down were lost with it (the
+    channel layer is pub/sub: nothing queues), so open sockets may show a state
+    that is no longer true and nothing would otherwise correct them.
+
+    Every account's snapshot is rebuilt (its schedule deadline went with the
+    data too) and published even if unchanged; every operator whose status was
+    ever changed has it published again, with the cause of that last change.
+    """
+    last_source = StatusEvent.objects.filter(operator_id=OuterRef("id")).order_by("-at", "-id").values("source")[:1]
+    statuses: dict[int, list[tuple[int, str, str]]] = defaultdict(list)
+    rows = (
+        Operator.objects.filter(account__isnull=False, is_active=True)
+        .annotate(last_source=Subquery(last_source))
+        .filter(last_source__isnull=False)
+        .values_list("account_id", "id", "status", "last_source")
+    )
+    for account_id, operator_id, status, source in rows.iterator():
+        statuses[account_id].append((operator_id, status, source))
+    events.publish_many(
+        [
+            (
+                events.account_group(account_id),
+                {"type": "operator.status", "operator_id": operator_id, "status": status, "source": source},
+            )
+            for account_id, account_statuses in sorted(statuses.items())
+            for operator_id, status, source in account_statuses
+        ]
+    )
+    chat_box_refresh_many(account_ids=list(Account.objects.values_list("id", flat=True)), now=now, republish=True)

@@ -8,14 +8,18 @@ from datetime import datetime, timedelta
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
-from accounts.models import Account, Operator, Status
+from accounts.models import Operator, Status
 from presence import events
 from presence.models import Source, StatusEvent
 from presence.rules import presence_hold
-from presence.services.chatbox import chat_box_refresh, chat_box_refresh_many, chat_box_refresh_on_commit
+from presence.services.chatbox import (
+    chat_box_refresh,
+    chat_box_refresh_on_commit,
+    presence_resync,
+    presence_resync_later,
+)
 from presence.services.status import operator_set_status, status_changes_publish_on_commit
 from presence.store import ALL_DEVICES, OperatorRef, StoreUnavailable, get_store
 
@@ -226,39 +230,7 @@ def presence_reseed(*, now: datetime) -> None:
     for operator_id, account_id, grace in rows.iterator():
         store.seed(ref=OperatorRef(account_id, operator_id), present_until=(now + timedelta(seconds=grace)).timestamp())
     presence_resync(now=now)
-
-
-def presence_resync(*, now: datetime) -> None:
-    """Publish the truth once more to every account after the store (Redis)
-    lost its data: pushes published while it was down were lost with it (the
-    channel layer is pub/sub: nothing queues), so open sockets may show a state
-    that is no longer true and nothing would otherwise correct them.
-
-    Every account's snapshot is rebuilt (its schedule deadline went with the
-    data too) and published even if unchanged; every operator whose status was
-    ever changed has it published again, with the cause of that last change.
-    """
-    last_source = StatusEvent.objects.filter(operator_id=OuterRef("id")).order_by("-at", "-id").values("source")[:1]
-    statuses: dict[int, list[tuple[int, str, str]]] = defaultdict(list)
-    rows = (
-        Operator.objects.filter(account__isnull=False, is_active=True)
-        .annotate(last_source=Subquery(last_source))
-        .filter(last_source__isnull=False)
-        .values_list("account_id", "id", "status", "last_source")
-    )
-    for account_id, operator_id, status, source in rows.iterator():
-        statuses[account_id].append((operator_id, status, source))
-    events.publish_many(
-        [
-            (
-                events.account_group(account_id),
-                {"type": "operator.status", "operator_id": operator_id, "status": status, "source": source},
-            )
-            for account_id, account_statuses in sorted(statuses.items())
-            for operator_id, status, source in account_statuses
-        ]
-    )
-    chat_box_refresh_many(account_ids=list(Account.objects.values_list("id", flat=True)), now=now, republish=True)
+    presence_resync_later(now=now)
 
 
 def operator_devices_end(*, operator: Operator, keep_device: str | None = None) -> None:

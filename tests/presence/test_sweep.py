@@ -310,6 +310,51 @@ def test_the_reseed_happens_once_per_wipe(online_operator, clock):
     assert operators_present(account_id=online_operator.account_id) == set()
 
 
+def test_after_a_wipe_the_truth_is_published_at_once_and_again_2_and_8_s_later(online_operator, clock, published):
+    # What is published before a web process's channel-layer subscription has
+    # reconnected to the restarted Redis reaches none of its sockets.
+    StatusEvent.objects.create(  # the resync publishes the status of every operator ever switched
+        account_id=online_operator.account_id,
+        operator=online_operator,
+        old=Status.OFFLINE,
+        new=Status.ONLINE,
+        source=Source.DASHBOARD,
+        at=timezone.now(),
+    )
+
+    def resyncs() -> int:
+        """How many times the truth was published in full since the last look."""
+        told = [m["operator_id"] for _group, m in of_type(published, "operator.status")]
+        assert told == [online_operator.id] * len(told)
+        assert len(of_type(published, "widget.snapshot")) == len(told)
+        published.clear()
+        return len(told)
+
+    get_store().reset()
+    services.presence_sweep()
+    assert resyncs() == 1
+    # The boundary runs take up the later moments, each once; a moment between runs waits for the next.
+    runs = []
+    for _second in range(12):
+        clock.shift(1)
+        services.chat_box_refresh_due()
+        runs.append(resyncs())
+    assert runs == [0, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0]
+    clock.shift(1)
+    services.presence_sweep()  # a store that kept its data: no reseed, nothing scheduled
+    for _second in range(10):
+        clock.shift(1)
+        services.chat_box_refresh_due()
+    assert resyncs() == 0
+
+
+def test_each_resync_moment_is_taken_once(online_operator, clock):
+    store = get_store()
+    services.presence_resync_later(now=timezone.now())
+    clock.shift(9)
+    assert [store.resync_claim(now=timezone.now().timestamp()) for _ in range(2)] == [True, False]
+
+
 # --- the snapshot: edge-triggered publishing ----------------------------------------------------
 
 
