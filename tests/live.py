@@ -4,7 +4,9 @@
 test database and the test's Redis prefix, and waits until it answers.
 """
 
+import itertools
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -18,10 +20,31 @@ ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "artifacts"
 
 
+# Ports for the servers the tests start, below the kernel's ephemeral range
+# (32768 and up, where outgoing connections take their local ports), and a
+# range of its own for each xdist worker. The kernel's "any free port" is free
+# only until it is used: two workers were given the same one, a drill's Redis
+# Sentinel took it first, and a browser test's Daphne, unable to listen,
+# found the sentinel there and sent it its requests.
+PORTS_FROM, PORTS_PER_WORKER = 12000, 2000
+# Where in its range this process starts: apart from another test session's.
+_ports = itertools.count(random.randrange(PORTS_PER_WORKER))
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A port nobody listens on, from this test process's own range."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    index = int(worker[2:]) if worker[2:].isdigit() else 0
+    first = PORTS_FROM + (index % 10) * PORTS_PER_WORKER
+    for _attempt in range(PORTS_PER_WORKER):
+        port = first + next(_ports) % PORTS_PER_WORKER
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue  # taken (a server of an earlier test still closing, or another program)
+            return port
+    raise RuntimeError(f"no free port in {first}–{first + PORTS_PER_WORKER - 1}")
 
 
 def server_env(**extra: str) -> dict[str, str]:
