@@ -166,6 +166,16 @@ def test_postgresql_prepares_statements_unless_turned_off():
     assert sqlite.stdout.split() == ["None", "None"]
 
 
+def test_smtp_without_a_host_sends_through_this_host_as_django_always_did():
+    code = "from django.core.mail import mailers; print(mailers['default'].host, mailers['default'].port)"
+    smtp = {"EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend"}
+    default = manage("shell", "-v", "0", "-c", code, **smtp)
+    named = manage("shell", "-v", "0", "-c", code, EMAIL_HOST="smtp.example.com", EMAIL_PORT="587", **smtp)
+    assert default.returncode == named.returncode == 0, default.stderr + named.stderr
+    assert default.stdout.split() == ["localhost", "25"]
+    assert named.stdout.split() == ["smtp.example.com", "587"]
+
+
 @pytest.mark.production_only
 @pytest.mark.django_db
 def test_a_statement_the_orm_repeats_is_prepared_on_its_connection():
