@@ -9,13 +9,14 @@ first one is answered instead.
 """
 
 import logging
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import Operator
@@ -489,7 +490,8 @@ def conversations_busy_fire(
 
     One batch: the conversations are locked together (those another
     transaction holds are skipped and returned, to be fired again at once),
-    one INSERT, one UPDATE, one publish. Returns (messages sent, skipped ids)."""
+    one INSERT, an UPDATE per kind of change (at most four), one publish.
+    Returns (messages sent, skipped ids)."""
     now = now or timezone.now()
     with transaction.atomic():
         conversations = list(
@@ -522,7 +524,7 @@ def conversations_busy_fire(
                 sent.append((conversation, message))
             changed.append(conversation)
         Message.objects.bulk_create([message for _conversation, message in sent])
-        Conversation.objects.bulk_update(changed, ["busy_sent_seq", "offline_notified", "last_seq", "last_message_at"])
+        _busy_fired_store(changed, with_message={conversation.id for conversation, _message in sent}, now=now)
         if sent:
             transaction.on_commit(
                 lambda: _publish_many([(conversation, [_message_frame(message)]) for conversation, message in sent])
@@ -530,6 +532,22 @@ def conversations_busy_fire(
         for conversation, message in sent:
             _faq_bot_hook("faq_bot_after_automatic", conversation=conversation, message=message)
     return [message for _conversation, message in sent], busy
+
+
+def _busy_fired_store(changed: list[Conversation], *, with_message: set[int], now: datetime) -> None:
+    """Store what firing changed on the (locked) conversations: one UPDATE
+    per kind of change, at most four, where ``bulk_update`` builds a CASE per
+    row and field (1.1 s of the ORM's work for 500 conversations). Each
+    conversation's stretch is marked done (``busy_sent_seq``); one that got
+    a message has it as its last (the message's seq is the next one)."""
+    kinds: dict[tuple[bool, bool], list[int]] = defaultdict(list)
+    for conversation in changed:
+        kinds[(conversation.id in with_message, conversation.offline_notified)].append(conversation.id)
+    for (got_message, offline_notified), ids in kinds.items():
+        fields: dict[str, object] = {"busy_sent_seq": F("waiting_seq"), "offline_notified": offline_notified}
+        if got_message:
+            fields.update(last_seq=F("last_seq") + 1, last_message_at=now)
+        Conversation.objects.filter(id__in=ids).update(**fields)
 
 
 def _busy_message(conversation: Conversation, *, box: BoxBody | None, now: datetime) -> Message | None:

@@ -6,10 +6,11 @@ import threading
 import pytest
 from django.db import connection
 
-from accounts.models import Operator
+from accounts.models import Operator, Status
 from accounts.services import account_update
 from conversations import services
 from conversations.models import Conversation, Message
+from presence.services import operator_set_status
 from presence.store import get_store
 from tests.conversations.conftest import conversations_db, go_online, visitor_writes
 from tests.factories import make_account, make_group, make_operator
@@ -130,6 +131,35 @@ def test_a_longer_busy_delay_holds_back_the_timers_of_conversations_already_wait
     clock.shift(45)
     assert services.timers_fire() == 1
     assert kinds(started.conversation)[-1] == ("system", "busy")
+
+
+def test_one_firing_stores_each_conversation_as_decided_busy_offline_or_nothing(account, clock):
+    sales, night, late = (make_operator(account=account) for _ in range(3))
+    for key, member in (("sales", sales), ("night", night), ("late", late)):
+        make_group(account=account, key=key, members=[member])
+        go_online(member)
+    busy = visitor_writes(account, "Hi", client_id="f1", group_key="sales")
+    gone = visitor_writes(account, "Hi", client_id="f2", group_key="night")
+    told = visitor_writes(account, "Hi", client_id="f3", group_key="late")
+    for member in (night, late):
+        operator_set_status(operator=member, status=Status.OFFLINE, source="dashboard")
+    # Written while its box is offline: the offline message comes at once, the busy timer finds nothing to add.
+    visitor_writes(account, "Hello?", token=told.visitor_token, client_id="f4", group_key="late")
+    clock.shift(46)
+    assert services.timers_fire() == 3
+    assert kinds(busy.conversation)[1:] == [("system", "busy")]
+    assert kinds(gone.conversation)[1:] == [("system", "offline")]
+    assert kinds(told.conversation)[1:] == [("visitor", "text"), ("system", "offline")]
+    for started, offline_notified in ((busy, False), (gone, True), (told, True)):
+        stored = Conversation.objects.get(id=started.conversation.id)
+        assert stored.busy_sent_seq == stored.waiting_seq == 1
+        assert stored.last_seq == Message.objects.filter(conversation=stored).count()
+        last = Message.objects.filter(conversation=stored).order_by("seq").last()
+        assert stored.last_message_at == last.created_at
+        assert stored.offline_notified is offline_notified
+    clock.shift(60)
+    services.timers_fire()
+    assert kinds(busy.conversation)[1:] == [("system", "busy")]
 
 
 def test_a_busy_timer_fired_twice_sends_once(account, agent, clock):
