@@ -166,6 +166,10 @@ def _restart_each(stack, clients: Sockets) -> None:
     for round_, port in enumerate(stack.web_ports):
         process = stack.webs[port]
         before = {id(socket): len(socket.close_codes) for socket in [app, dashboard, *widgets]}
+        # A process that is gone already would close its sockets with 1006, not 1012: say so if it is.
+        assert process.proc.poll() is None, (
+            f"web {port} exited by itself ({process.proc.returncode}): {process.log()[-3000:]}"
+        )
         terminated = time.monotonic()
         process.proc.send_signal(signal.SIGTERM)
         # A change while this process drains and restarts, through nginx and the other process.
@@ -182,7 +186,9 @@ def _restart_each(stack, clients: Sockets) -> None:
         delays = [first_arrival(widget, truth, after=changed, timeout=15) for widget in widgets]
         closed = [code for socket in [app, dashboard, *widgets] for code in socket.close_codes[before[id(socket)] :]]
         # Its sockets were told "service restart", not dropped.
-        assert closed and set(closed) == {CLOSE_SERVICE_RESTART}, closed
+        assert closed and set(closed) == {CLOSE_SERVICE_RESTART}, (
+            f"{closed}; web {port} exited with {process.proc.returncode} after {exited:.2f} s: {process.log()[-3000:]}"
+        )
         assert max(delays) <= WRONG_AT_MOST_SECONDS, delays
         figures[f"round{round_ + 1}_exit_seconds"] = exited
         figures[f"round{round_ + 1}_restart_seconds"] = restart_seconds
