@@ -333,7 +333,7 @@ def test_after_a_wipe_the_truth_is_published_at_once_and_again_2_and_8_s_later(o
     get_store().reset()
     services.presence_sweep()
     assert resyncs() == 1
-    # The boundary runs take up the later moments, each once; a moment between runs waits for the next.
+    # The boundary runs take up the later moments, each once.
     runs = []
     for _second in range(12):
         clock.shift(1)
@@ -348,7 +348,7 @@ def test_after_a_wipe_the_truth_is_published_at_once_and_again_2_and_8_s_later(o
     assert resyncs() == 0
 
 
-def test_each_resync_moment_is_taken_once(online_operator, clock):
+def test_due_resync_moments_are_claimed_once(online_operator, clock):
     store = get_store()
     services.presence_resync_later(now=timezone.now())
     clock.shift(9)
