@@ -282,21 +282,19 @@ CORS_ALLOW_HEADERS = (*corsheaders_default_headers, "x-visitor-token")
 # --- e-mail ------------------------------------------------------------------
 # EMAIL_BACKEND names the backend class; EMAIL_HOST/EMAIL_PORT/... configure SMTP.
 # Embedded mode prints e-mails to the console; production sends them by SMTP.
-EMAIL_BACKEND_CLASS = env_str(
+_email_backend = env_str(
     "EMAIL_BACKEND",
     "django.core.mail.backends.console.EmailBackend" if EMBEDDED else "django.core.mail.backends.smtp.EmailBackend",
 )
 MAILERS = {
     "default": {
-        "BACKEND": EMAIL_BACKEND_CLASS,
+        "BACKEND": _email_backend,
         "OPTIONS": {
             key.lower(): value
             for key, value in {
                 # SMTP on this host unless told otherwise (Django's own default
                 # before MAILERS, which makes SMTP without a host an error).
-                "host": env_str(
-                    "EMAIL_HOST", "localhost" if EMAIL_BACKEND_CLASS.endswith(".smtp.EmailBackend") else None
-                ),
+                "host": env_str("EMAIL_HOST", "localhost" if _email_backend.endswith(".smtp.EmailBackend") else None),
                 "port": env_int("EMAIL_PORT", 0, minimum=0, maximum=65535) or None,
                 "username": env_str("EMAIL_HOST_USER"),
                 "password": env_str("EMAIL_HOST_PASSWORD"),
