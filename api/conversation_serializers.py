@@ -14,7 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from api.serializers import MAX_ID, IdField
+from api.serializers import MAX_ID, DigitsField, IdField
 from conversations import inputs
 from conversations.models import CLIENT_ID_MAX, Conversation, Message
 
@@ -148,15 +148,6 @@ class AssignSerializer(serializers.Serializer):
 # --- queries ------------------------------------------------------------------------------------
 
 ASSIGNEE_PATTERN = r"^(me|none|[1-9][0-9]{0,18})$"
-
-
-class DigitsField(serializers.IntegerField):
-    """A whole number written in ASCII digits only (DRF's would take " 5" and "5.0")."""
-
-    def to_internal_value(self, data):
-        if not (isinstance(data, str) and data.isascii() and data.isdigit() and len(data) <= 19):
-            self.fail("invalid")
-        return super().to_internal_value(data)
 
 
 class ConversationListQuerySerializer(serializers.Serializer):

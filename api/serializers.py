@@ -69,6 +69,16 @@ class StrictIntegerField(serializers.IntegerField):
         return super().to_internal_value(data)
 
 
+class DigitsField(serializers.IntegerField):
+    """A whole number written in ASCII digits only (DRF's would take " 5" and "5.0"):
+    a query parameter's number."""
+
+    def to_internal_value(self, data):
+        if not (isinstance(data, str) and data.isascii() and data.isdigit() and len(data) <= 19):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class IdField(StrictIntegerField):
     def __init__(self, **kwargs) -> None:
         super().__init__(min_value=1, max_value=MAX_ID, **kwargs)
@@ -314,7 +324,5 @@ class StatusEventSerializer(serializers.ModelSerializer):
 
 
 class StatusEventQuerySerializer(serializers.Serializer):
-    operator = serializers.IntegerField(
-        min_value=1, max_value=MAX_ID, required=False, help_text=_("Only this operator's changes.")
-    )
+    operator = DigitsField(min_value=1, max_value=MAX_ID, required=False, help_text=_("Only this operator's changes."))
     since = serializers.DateTimeField(required=False, help_text=_("Only changes at or after this moment (ISO 8601)."))

@@ -80,6 +80,8 @@ def test_another_accounts_trail_is_never_shown(as_admin, stranger, history):
         ({"since": ""}, "since"),
         ({"operator": "0"}, "operator"),
         ({"operator": str(10**30)}, "operator"),
+        ({"operator": "1.0"}, "operator"),
+        ({"operator": " 1"}, "operator"),
         ({"page_size": "0"}, "page_size"),
         ({"page_size": "501"}, "page_size"),
         ({"page_size": "many"}, "page_size"),
