@@ -50,9 +50,31 @@ def publish_many(messages: list[tuple[str, dict]]) -> None:
     try:
         async_to_sync(_send_all)(layer, messages)
     except Exception:
-        PUBLISH_FAILURES.inc()
-        logger.exception("publish to %s failed", ", ".join(sorted({group for group, _message in messages})))
+        _failed(messages)
         return
+    _counted(messages, started=started)
+
+
+async def apublish_many(messages: list[tuple[str, dict]]) -> None:
+    """``publish_many`` from an event loop (a write served there): no hop to a thread."""
+    layer = get_channel_layer()
+    if layer is None or not messages:
+        return
+    started = time.perf_counter()
+    try:
+        await _send_all(layer, messages)
+    except Exception:
+        _failed(messages)
+        return
+    _counted(messages, started=started)
+
+
+def _failed(messages: list[tuple[str, dict]]) -> None:
+    PUBLISH_FAILURES.inc()
+    logger.exception("publish to %s failed", ", ".join(sorted({group for group, _message in messages})))
+
+
+def _counted(messages: list[tuple[str, dict]], *, started: float) -> None:
     PUBLISH_SECONDS.observe(time.perf_counter() - started)
     for group, _message in messages:
         PUSHES_PUBLISHED.labels(kind=group_kind(group)).inc()

@@ -276,6 +276,9 @@ class MemoryStore:
     def count_many(self, counters: list[tuple[str, int]], *, now: float) -> list[int]:
         return [self.count(key, now=now, ttl=ttl) for key, ttl in counters]
 
+    async def acount_many(self, counters: list[tuple[str, int]], *, now: float) -> list[int]:
+        return self.count_many(counters, now=now)
+
     # -- locks ----------------------------------------------------------------
     @contextlib.contextmanager
     def lock(self, name: str, *, timeout: float, blocking: bool = True) -> Iterator[bool]:
@@ -323,6 +326,12 @@ class MemoryStore:
     def timer_set(self, *, name: str, due_at: float) -> None:
         with self._lock:
             self._timers[name] = due_at
+
+    async def atimer_set(self, *, name: str, due_at: float) -> None:
+        self.timer_set(name=name, due_at=due_at)
+
+    async def atimer_cancel(self, *, name: str) -> None:
+        self.timer_cancel(name=name)
 
     def timer_cancel(self, *, name: str) -> None:
         with self._lock:
@@ -815,6 +824,17 @@ class RedisStore:
         except redis.RedisError as exc:
             raise StoreUnavailable(str(exc)) from exc
 
+    async def acount_many(self, counters: list[tuple[str, int]], *, now: float) -> list[int]:
+        """``count_many`` from an event loop (a visitor's message served there)."""
+        try:
+            entry = self._async_client()
+            pipe = entry.client.pipeline(transaction=False)
+            for key, ttl in counters:
+                await entry.count(keys=[f"{self.prefix}:n:{key}"], args=[ttl], client=pipe)
+            return [int(n) for n in await pipe.execute()]
+        except redis.RedisError as exc:
+            raise StoreUnavailable(str(exc)) from exc
+
     # -- locks ----------------------------------------------------------------
     @contextlib.contextmanager
     def lock(self, name: str, *, timeout: float, blocking: bool = True) -> Iterator[bool]:
@@ -863,6 +883,18 @@ class RedisStore:
     def timer_set(self, *, name: str, due_at: float) -> None:
         with self._errors():
             self.client.zadd(f"{self.prefix}:timers", {name: due_at})
+
+    async def atimer_set(self, *, name: str, due_at: float) -> None:
+        try:
+            await self._async_client().client.zadd(f"{self.prefix}:timers", {name: due_at})
+        except redis.RedisError as exc:
+            raise StoreUnavailable(str(exc)) from exc
+
+    async def atimer_cancel(self, *, name: str) -> None:
+        try:
+            await self._async_client().client.zrem(f"{self.prefix}:timers", name)
+        except redis.RedisError as exc:
+            raise StoreUnavailable(str(exc)) from exc
 
     def timer_cancel(self, *, name: str) -> None:
         with self._errors():

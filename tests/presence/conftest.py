@@ -68,14 +68,20 @@ def published(monkeypatch) -> list[tuple[str, dict]]:
     """Every (group, message) the services publish, in order; still delivered."""
     sent: list[tuple[str, dict]] = []
     lock = threading.Lock()
-    deliver = events.publish_many
+    deliver, adeliver = events.publish_many, events.apublish_many
 
     def spy(messages: list[tuple[str, dict]]) -> None:
         with lock:
             sent.extend(messages)
         deliver(messages)
 
+    async def aspy(messages: list[tuple[str, dict]]) -> None:
+        with lock:
+            sent.extend(messages)
+        await adeliver(messages)
+
     monkeypatch.setattr(events, "publish_many", spy)
+    monkeypatch.setattr(events, "apublish_many", aspy)
     return sent
 
 
