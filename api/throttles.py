@@ -2,7 +2,7 @@
 
 from rest_framework.throttling import SimpleRateThrottle
 
-from widget.ratelimit import Limit, ratelimit_hit
+from widget.ratelimit import Limit, counted_in_front, ratelimit_hit
 
 
 class OperatorMessageRateThrottle(SimpleRateThrottle):
@@ -25,9 +25,15 @@ class OperatorMessageRateThrottle(SimpleRateThrottle):
     def allow_request(self, request, view) -> bool:
         if not (request.user and request.user.is_authenticated):
             return True  # refused by the permission check anyway
-        limits = (Limit(count=self.num_requests, period=self.duration),)
-        self.retry_after = ratelimit_hit(scope=self.scope, ident=str(request.user.pk), limits=limits)
+        counted, self.retry_after = counted_in_front(request._request)
+        if not counted:
+            self.retry_after = ratelimit_hit(scope=self.scope, ident=str(request.user.pk), limits=self.limits())
         return self.retry_after is None
+
+    def limits(self) -> tuple[Limit, ...]:
+        """The rate as ``widget.ratelimit`` counts it (``api.asgi`` counts replies it serves the same way)."""
+        count, period = self.parse_rate(self.rate)
+        return (Limit(count=count, period=period),)
 
     def wait(self) -> float | None:
         return self.retry_after

@@ -18,7 +18,7 @@ from conversations.forms import OfflineForm
 from conversations.payloads import conversation_payload, message_payload
 from presence.json_input import InvalidJson, json_parse
 from widget.forms import form_errors
-from widget.ratelimit import Hit, Limit, ratelimit_hit, ratelimit_hits
+from widget.ratelimit import Hit, Limit, counted_in_front, ratelimit_hit, ratelimit_hits
 from widget.selectors import WidgetAccount, widget_account
 from widget.visitors import visitor_token_digest, visitor_token_valid
 
@@ -45,11 +45,19 @@ def _client_ip(request: HttpRequest) -> str:
     return request.META.get("REMOTE_ADDR") or "unknown"
 
 
-def _limited(request: HttpRequest, *, token: object) -> HttpResponse | None:
-    hits = [Hit("visitor-write-ip", _client_ip(request), ADDRESS_LIMITS)]
+def visitor_write_hits(*, address: str, token: object) -> list[Hit]:
+    """What a visitor's write is counted against: its address, and its visitor
+    when it names one (``conversations.asgi`` counts its writes the same way)."""
+    hits = [Hit("visitor-write-ip", address, ADDRESS_LIMITS)]
     if visitor_token_valid(token):
         hits.append(Hit("visitor-write", visitor_token_digest(token), VISITOR_LIMITS))
-    retry_after = ratelimit_hits(hits)
+    return hits
+
+
+def _limited(request: HttpRequest, *, token: object) -> HttpResponse | None:
+    counted, retry_after = counted_in_front(request)
+    if not counted:
+        retry_after = ratelimit_hits(visitor_write_hits(address=_client_ip(request), token=token))
     return None if retry_after is None else _rate_limited(retry_after)
 
 

@@ -71,11 +71,11 @@ def fast_path_supported() -> bool:
     return tuple(settings.MIDDLEWARE) == EXPECTED_MIDDLEWARE
 
 
-def _is_secure(scope: dict) -> bool:
+def is_secure(scope: dict) -> bool:
     """``HttpRequest.is_secure``: the connection's scheme, or the proxy's header when one is configured."""
     if settings.SECURE_PROXY_SSL_HEADER:
         name, value = settings.SECURE_PROXY_SSL_HEADER
-        forwarded = _header(scope, name.removeprefix("HTTP_").lower().replace("_", "-").encode())
+        forwarded = header(scope, name.removeprefix("HTTP_").lower().replace("_", "-").encode())
         if forwarded is not None:
             return forwarded.split(",")[0].strip() == value
     return scope.get("scheme") in ("https", "wss")
@@ -85,18 +85,29 @@ def _is_secure(scope: dict) -> bool:
 # should not rebuild eight headers and a policy string. A changed setting (tests'
 # override_settings) clears it, as Django's own caches of settings are cleared.
 @functools.cache
-def _headers(*, secure: bool, with_type: bool, cross_origin: bool) -> tuple[tuple[bytes, bytes], ...]:
+def response_headers(
+    *, secure: bool, with_type: bool, cross_origin: bool, cache_control: str = STATUS_CACHE_CONTROL
+) -> tuple[tuple[bytes, bytes], ...]:
     """What SecurityMiddleware, ContentSecurityPolicyMiddleware and
-    django-cors-headers add to this response in Django, from the settings as
-    they are now."""
+    django-cors-headers add to a public ``/widget/v1/`` JSON answer in Django,
+    from the settings as they are now (``conversations.asgi`` answers with
+    them too)."""
     headers = [(b"content-type", b"application/json")] if with_type else []
-    headers.append((b"cache-control", STATUS_CACHE_CONTROL.encode()))
+    headers.append((b"cache-control", cache_control.encode()))
     if cross_origin:  # django-cors-headers answers an Origin only
         headers += [
             (b"access-control-allow-origin", b"*"),
             (b"access-control-expose-headers", ", ".join(settings.CORS_EXPOSE_HEADERS).encode()),
         ]
     headers.append((b"vary", b"origin"))
+    return (*headers, *security_headers(secure=secure))
+
+
+@functools.cache
+def security_headers(*, secure: bool) -> tuple[tuple[bytes, bytes], ...]:
+    """What SecurityMiddleware and ContentSecurityPolicyMiddleware add to a
+    JSON answer (``api.asgi`` answers with them too)."""
+    headers = []
     if secure and settings.SECURE_HSTS_SECONDS:
         hsts = f"max-age={settings.SECURE_HSTS_SECONDS}"
         if settings.SECURE_HSTS_INCLUDE_SUBDOMAINS:
@@ -126,19 +137,20 @@ def _headers(*, secure: bool, with_type: bool, cross_origin: bool) -> tuple[tupl
 
 @receiver(setting_changed)
 def _settings_changed(**kwargs: object) -> None:
-    _headers.cache_clear()
+    response_headers.cache_clear()
+    security_headers.cache_clear()
     _host_valid.cache_clear()
 
 
-def _header(scope: dict, name: bytes) -> str | None:
+def header(scope: dict, name: bytes) -> str | None:
     for key, value in scope["headers"]:
         if key == name:
             return value.decode("latin-1")
     return None
 
 
-def _host_allowed(scope: dict) -> bool:
-    host = _header(scope, b"host")
+def host_allowed(scope: dict) -> bool:
+    host = header(scope, b"host")
     return host is not None and _host_valid(host)
 
 
@@ -150,9 +162,9 @@ def _host_valid(host: str) -> bool:
 
 
 async def _respond(send: Callable, scope: dict, status: int, body: bytes, extra: list[tuple[bytes, bytes]]) -> None:
-    cross_origin = _header(scope, b"origin") is not None
+    cross_origin = header(scope, b"origin") is not None
     # A 304 has no content type.
-    common = _headers(secure=_is_secure(scope), with_type=status != 304, cross_origin=cross_origin)
+    common = response_headers(secure=is_secure(scope), with_type=status != 304, cross_origin=cross_origin)
     headers = [*common, *extra, (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
@@ -198,7 +210,7 @@ async def widget_status_endpoint(scope: dict, send: Callable, widget_key: str) -
         await _respond(send, scope, 404, NOT_FOUND_BODY, [])
         return
     etag = [(b"etag", answer.etag.encode())]
-    if etag_matches(_header(scope, b"if-none-match"), answer.etag):
+    if etag_matches(header(scope, b"if-none-match"), answer.etag):
         await _respond(send, scope, 304, b"", etag)
         return
     await _respond(send, scope, 200, answer.body, etag)
@@ -214,7 +226,7 @@ def with_widget_status(app: ASGIApp) -> ASGIApp:
             match = STATUS_PATH.match(scope["path"])
             # Anything unusual (a host Django would refuse, a plain-HTTP request
             # Django would redirect) gets Django's own answer.
-            if match is not None and _host_allowed(scope) and (not settings.SECURE_SSL_REDIRECT or _is_secure(scope)):
+            if match is not None and host_allowed(scope) and (not settings.SECURE_SSL_REDIRECT or is_secure(scope)):
                 await widget_status_endpoint(scope, send, match.group(1))
                 return
         await app(scope, receive, send)

@@ -53,6 +53,21 @@ class Hit:
     limits: tuple[Limit, ...]
 
 
+# An ASGI scope key: a request's hits were already counted in front of Django
+# (``conversations.asgi``, ``api.asgi``), which then handed the request over;
+# its value is the wait they gave (None: allowed). Daphne makes each request's
+# scope: no client can set it.
+COUNTED_SCOPE_KEY = "chatstatus.ratelimit_counted"
+
+
+def counted_in_front(request: object) -> tuple[bool, int | None]:
+    """(True, wait) when ``request``'s hits were counted in front of Django: counted once, never twice."""
+    scope = getattr(request, "scope", None)
+    if isinstance(scope, dict) and COUNTED_SCOPE_KEY in scope:
+        return True, scope[COUNTED_SCOPE_KEY]
+    return False, None
+
+
 def ratelimit_hit(*, scope: str, ident: str, limits: tuple[Limit, ...]) -> int | None:
     """Count one hit of ``ident`` against every limit of ``scope``.
 
@@ -68,14 +83,34 @@ def ratelimit_hits(hits: list[Hit]) -> int | None:
     store (a visitor's message is counted by address and by visitor): None
     when every one allows it, else the longest wait."""
     now = time.time()
-    windows = [list(_windows(scope=hit.scope, ident=hit.ident, limits=hit.limits, now=now)) for hit in hits]
     try:
-        counts = get_store().count_many(
-            [(key, limit.period + 1) for scope_windows in windows for limit, key in scope_windows], now=now
-        )
+        counts = get_store().count_many(_counters(hits, now=now), now=now)
     except StoreUnavailable:
         logger.warning("rate-limit store unavailable; allowing %s", ", ".join(hit.scope for hit in hits))
         return None
+    return _longest_wait(hits, counts=counts, now=now)
+
+
+async def aratelimit_hits(hits: list[Hit]) -> int | None:
+    """``ratelimit_hits`` from an event loop."""
+    now = time.time()
+    try:
+        counts = await get_store().acount_many(_counters(hits, now=now), now=now)
+    except StoreUnavailable:
+        logger.warning("rate-limit store unavailable; allowing %s", ", ".join(hit.scope for hit in hits))
+        return None
+    return _longest_wait(hits, counts=counts, now=now)
+
+
+def _counters(hits: list[Hit], *, now: float) -> list[tuple[str, int]]:
+    return [
+        (key, limit.period + 1)
+        for hit in hits
+        for limit, key in _windows(scope=hit.scope, ident=hit.ident, limits=hit.limits, now=now)
+    ]
+
+
+def _longest_wait(hits: list[Hit], *, counts: list[int], now: float) -> int | None:
     waits = []
     for hit in hits:
         scope_counts, counts = counts[: len(hit.limits)], counts[len(hit.limits) :]
