@@ -149,6 +149,9 @@ DATABASES = {
 }
 # Read whatever the database, so that a bad value stops start-up in every mode.
 DATABASE_PREPARED_STATEMENTS = env_bool("DATABASE_PREPARED_STATEMENTS", True)
+# PostgreSQL only: the event loop's own pool (chatstatus/adb.py, the chat's two
+# messages), beside Django's; a web process holds up to both sizes together.
+DATABASE_ASYNC_POOL_SIZE = env_int("DATABASE_ASYNC_POOL_SIZE", 10, minimum=1, maximum=500)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # A pool per process: an ASGI process serves each request from its own
     # thread, and without a pool every request opened (and held) a connection

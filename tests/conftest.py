@@ -1,8 +1,10 @@
+import inspect
 import socket
 
 import pytest
 from django.conf import settings
 
+from chatstatus import adb
 from presence.store import get_store
 
 
@@ -35,3 +37,23 @@ def clean_store():
 @pytest.fixture
 def store(clean_store):
     return clean_store
+
+
+@pytest.fixture
+async def _adb_pool_closed():
+    yield
+    await adb.close_all()
+
+
+@pytest.fixture(autouse=True)
+def adb_pool_closed(request):
+    """A request an async test sends through the ASGI application may open
+    ``chatstatus.adb``'s pool in the test's event loop: closed in that loop,
+    before the loop ends (its connections must not outlive the test
+    database). Pools of loops already gone (a test client's own loop) are
+    closed at the connection level."""
+    if inspect.iscoroutinefunction(request.function):
+        request.getfixturevalue("_adb_pool_closed")
+    yield
+    if not inspect.iscoroutinefunction(request.function):
+        adb.close_everywhere()  # a sync test's client may run its own loop in a thread
