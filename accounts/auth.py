@@ -2,8 +2,12 @@
 
 import hashlib
 import secrets
+from datetime import datetime
 
 from accounts.models import ApiToken, Operator, hash_token
+
+# A token's last use is written at most this often: authenticating must not write on every request.
+TOUCH_EVERY_SECONDS = 60
 
 
 def token_create(*, operator: Operator, device: str = "", is_mobile: bool = False) -> tuple[str, ApiToken]:
@@ -27,6 +31,31 @@ def token_lookup(key: str) -> ApiToken | None:
         .filter(key_hash=hash_token(key), operator__is_active=True)
         .first()
     )
+    return token
+
+
+def token_touch_due(token: ApiToken, *, now: datetime) -> bool:
+    return token.last_used_at is None or (now - token.last_used_at).total_seconds() > TOUCH_EVERY_SECONDS
+
+
+async def atoken_lookup(key: str, *, now: datetime) -> ApiToken | None:
+    """``token_lookup`` from an event loop, with PostgreSQL (``chatstatus.adb``):
+    the token and the operator columns a reply needs, its last use touched
+    as ``ApiTokenAuthentication`` does."""
+    from accounts import statements
+    from chatstatus import adb
+
+    if not key or len(key) > 100:
+        return None
+    pool = await adb.pool()
+    async with pool.connection() as connection:
+        row = await (await connection.execute(statements.TOKEN_SQL, [hash_token(key)])).fetchone()
+        if row is None:
+            return None
+        token = statements.token_from_row(row)
+        if token_touch_due(token, now=now):
+            await connection.execute(statements.TOKEN_TOUCH_SQL, [now, token.id])
+            token.last_used_at = now
     return token
 
 

@@ -5,7 +5,7 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication
 
-from accounts.auth import token_lookup
+from accounts.auth import token_lookup, token_touch_due
 from accounts.models import ApiToken, Operator
 
 
@@ -16,8 +16,7 @@ class ApiTokenAuthentication(TokenAuthentication):
         token = token_lookup(key)
         if token is None:
             raise exceptions.AuthenticationFailed(_("Invalid token."))
-        # Touch at most once a minute: authentication must not write on every request.
         now = timezone.now()
-        if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
+        if token_touch_due(token, now=now):
             ApiToken.objects.filter(id=token.id).update(last_used_at=now)
         return token.operator, token

@@ -19,6 +19,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.urls import get_resolver, path  # noqa: E402
 
+from api.asgi import with_operator_replies  # noqa: E402
 from chatstatus import bodylimit, graceful  # noqa: E402
 from chatstatus.admission import with_admission  # noqa: E402
 from chatstatus.edgemetrics import with_edge_metrics  # noqa: E402
@@ -26,6 +27,7 @@ from chatstatus.health import with_health  # noqa: E402
 from chatstatus.logs import with_request_id  # noqa: E402
 from chatstatus.proxy import with_trusted_proxies  # noqa: E402
 from chatstatus.ticker import with_ticker  # noqa: E402
+from conversations.asgi import with_visitor_messages  # noqa: E402
 from conversations.consumers import InboxConsumer  # noqa: E402
 from widget.asgi import with_widget_status  # noqa: E402
 from widget.consumers import WidgetConsumer  # noqa: E402
@@ -42,12 +44,14 @@ websocket_urlpatterns = [
     path("ws/widget/<str:widget_key>/", WidgetConsumer.as_asgi()),
 ]
 
-# The widget status read, the hottest request, is answered in front of Django;
-# Django serves REQUEST_CONCURRENCY requests at a time and sheds the rest with a
-# 503 after a short wait in line (see chatstatus/admission.py).
+# The widget status read, the hottest request, and the two messages of a chat,
+# the busiest writes, are answered in front of Django when they are the common
+# case (see widget/asgi.py, conversations/asgi.py, api/asgi.py); Django serves
+# REQUEST_CONCURRENCY requests at a time and sheds the rest with a 503 after a
+# short wait in line (see chatstatus/admission.py).
 router = ProtocolTypeRouter(
     {
-        "http": with_widget_status(with_admission(django_asgi_app)),
+        "http": with_widget_status(with_visitor_messages(with_operator_replies(with_admission(django_asgi_app)))),
         "websocket": URLRouter(websocket_urlpatterns),
     }
 )

@@ -14,14 +14,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
-from accounts.models import Operator
+from accounts.models import BotMode, Operator
 from chatstatus import metrics
-from conversations import texts
+from conversations import statements, texts
 from conversations.events import conversation_frames
 from conversations.mail import EMAIL_DELAY, EMAIL_EVERY, admins_notify, conversation_replies_email
 from conversations.models import Conversation, Message, Visitor
@@ -29,7 +30,7 @@ from conversations.payloads import conversation_payload, message_payload, operat
 from conversations.selectors import operator_may_open, visitor_from_token
 from groups.models import Group
 from presence import events
-from presence.services import chat_box_read
+from presence.services import achat_box_read, chat_box_read
 from presence.snapshots import BoxBody, widget_box
 from presence.store import StoreUnavailable, get_store
 from widget.visitors import visitor_token_digest, visitor_token_new
@@ -256,54 +257,225 @@ def _visitor_message_add(
         )
         if conversation is None:
             raise ConversationNotFound(conversation_id)
-        box = _box(conversation)
-        offline = box is not None and box["status"] == "offline"
-        message = Message(
-            conversation=conversation,
-            seq=conversation.last_seq + 1,
-            author=Message.Author.VISITOR,
-            body=body,
-            client_id=client_id,
-            created_at=now,
-        )
-        messages = [message]
-        # News of its own for the operators (§4): a new conversation, or one reopened.
-        news = conversation.status == CLOSED or conversation.last_seq == 0
-        conversation.status, conversation.closed_at = OPEN, None
-        starts_stretch = conversation.waiting_since is None
-        if starts_stretch:
-            conversation.waiting_since, conversation.waiting_seq = now, message.seq
-        if offline and not conversation.offline_notified:
-            messages.append(_offline_message(conversation, seq=message.seq + 1, box=box, now=now))
-            conversation.offline_notified = True
+        write = _visitor_message_decide(conversation, box=_box(conversation), body=body, client_id=client_id, now=now)
+        Message.objects.bulk_create(write.messages)
+        conversation.save(update_fields=statements.VISITOR_MESSAGE_FIELDS)
+        frames = _visitor_message_frames(conversation, write)
+        message = write.messages[0]
+        if write.admins_notified:
             # Nobody is there: the admins hear of it by e-mail (once per offline stretch).
             transaction.on_commit(lambda: admins_notify(message_id=message.id))
-        elif not offline:
-            # Someone can answer: the next offline stretch gets its own offline message.
-            conversation.offline_notified = False
-        conversation.last_seq, conversation.last_message_at = messages[-1].seq, now
-        Message.objects.bulk_create(messages)
-        conversation.save(
-            update_fields=[
-                "status",
-                "closed_at",
-                "waiting_since",
-                "waiting_seq",
-                "offline_notified",
-                "last_seq",
-                "last_message_at",
-            ]
-        )
-        # A wait that begins rides on the message.
-        frames = _message_frames(messages, changed=conversation if starts_stretch and not news else None)
-        if news:
-            frames.insert(0, _conversation_frame(conversation))
-        if starts_stretch and not offline:
-            due = now + busy_after(conversation.account.busy_after_seconds)
-            transaction.on_commit(lambda: _timer_set(f"busy:{conversation.id}", due))
+        if write.busy_due is not None:
+            transaction.on_commit(lambda: _timer_set(f"busy:{conversation.id}", write.busy_due))
         transaction.on_commit(lambda: _publish(conversation, frames=frames))
-        _faq_bot_hook("faq_bot_consider", conversation=conversation, message=message, offline=offline)
+        _faq_bot_hook("faq_bot_consider", conversation=conversation, message=message, offline=write.offline)
     return Posted(message, created=True)
+
+
+@dataclass(frozen=True)
+class _VisitorWrite:
+    messages: list[Message]  # the visitor's, then the offline message when one is due
+    news: bool  # a new or reopened conversation: a frame of its own for the operators (§4)
+    starts_stretch: bool  # the message begins the visitor's wait
+    offline: bool  # the visitor's box is offline
+    admins_notified: bool  # the admins are e-mailed the message
+    busy_due: datetime | None  # when the busy timer of the stretch begun falls due
+
+
+def _visitor_message_decide(
+    conversation: Conversation, *, box: BoxBody | None, body: str, client_id: str, now: datetime
+) -> _VisitorWrite:
+    """Rules 7 and 8 for a visitor's message, over the locked ``conversation``
+    (with its account, group, visitor and assignee): what to insert, and the
+    conversation's ``VISITOR_MESSAGE_FIELDS`` changed in place. Decides only:
+    the caller stores it (the ORM here, psycopg on the event loop in
+    ``avisitor_message_post``) and does the rest after commit."""
+    offline = box is not None and box["status"] == "offline"
+    message = Message(
+        conversation=conversation,
+        seq=conversation.last_seq + 1,
+        author=Message.Author.VISITOR,
+        body=body,
+        client_id=client_id,
+        created_at=now,
+    )
+    messages = [message]
+    news = conversation.status == CLOSED or conversation.last_seq == 0
+    conversation.status, conversation.closed_at = OPEN, None
+    starts_stretch = conversation.waiting_since is None
+    if starts_stretch:
+        conversation.waiting_since, conversation.waiting_seq = now, message.seq
+    admins_notified = False
+    if offline and not conversation.offline_notified:
+        messages.append(_offline_message(conversation, seq=message.seq + 1, box=box, now=now))
+        conversation.offline_notified = admins_notified = True
+    elif not offline:
+        # Someone can answer: the next offline stretch gets its own offline message.
+        conversation.offline_notified = False
+    conversation.last_seq, conversation.last_message_at = messages[-1].seq, now
+    busy_due = None
+    if starts_stretch and not offline:
+        busy_due = now + busy_after(conversation.account.busy_after_seconds)
+    return _VisitorWrite(messages, news, starts_stretch, offline, admins_notified, busy_due)
+
+
+def _visitor_message_frames(conversation: Conversation, write: _VisitorWrite) -> list[dict]:
+    """The frames of a stored visitor's message (ids known): a wait that
+    begins rides on the message; news gets a ``conversation`` frame first."""
+    frames = _message_frames(write.messages, changed=conversation if write.starts_stretch and not write.news else None)
+    if write.news:
+        frames.insert(0, _conversation_frame(conversation))
+    return frames
+
+
+# --- a visitor's message from the event loop -------------------------------------------
+# The same decision as above (``_visitor_message_decide``), stored with SQL
+# built once and run on psycopg's asyncio pool (``chatstatus.adb``): no
+# request thread, no ORM. Production's busiest write (docs/PERFORMANCE.md).
+
+
+async def avisitor_message_post(
+    *,
+    account_id: int,
+    conversation_id: int,
+    token_digest: str,
+    body: str,
+    client_id: str,
+    now: datetime | None = None,
+) -> Posted:
+    """``visitor_message_post`` from an event loop, with PostgreSQL
+    (``chatstatus.adb.available()``): the same rules, three statements
+    (the locked conversation, one INSERT, one UPDATE) in one transaction,
+    then the timer and the frames. The rare after-commit work (the admins'
+    e-mail of an offline message, the FAQ bot) runs in a thread."""
+    now = now or timezone.now()
+    # Read before the lock (the ORM's path reads it under the lock): the box
+    # as it is around the write, either way.
+    snapshot = await achat_box_read(account_id=account_id)
+
+    async def add(connection: object) -> tuple[Conversation, _VisitorWrite]:
+        cursor = await connection.execute(statements.VISITOR_LOCK_SQL, [conversation_id, account_id, token_digest])
+        row = await cursor.fetchone()
+        if row is None:
+            raise ConversationNotFound(conversation_id)
+        conversation = statements.conversation_from_row(row)
+        box = _box(conversation, snapshot=snapshot)
+        write = _visitor_message_decide(conversation, box=box, body=body, client_id=client_id, now=now)
+        await _amessages_insert(connection, write.messages)
+        values = [getattr(conversation, name) for name in statements.VISITOR_MESSAGE_FIELDS]
+        await connection.execute(statements.VISITOR_MESSAGE_UPDATE_SQL, [*values, conversation.id])
+        return conversation, write
+
+    stored = await _aonce(add, conversation_id=conversation_id, client_id=client_id)
+    if isinstance(stored, Posted):
+        return stored
+    conversation, write = stored
+    await _avisitor_message_after(conversation, write)
+    return Posted(write.messages[0], created=True)
+
+
+async def aoperator_message_post(
+    *, conversation_id: int, operator: Operator, body: str, client_id: str, now: datetime | None = None
+) -> Posted:
+    """``operator_message_post`` from an event loop, with PostgreSQL: the
+    same rules in three statements (the locked conversation with the
+    operator's group keys, one INSERT, one UPDATE). ``operator`` needs its
+    id, account, role, display name and avatar. A reply to a closed
+    conversation raises ``ConversationClosed`` even when it is the retry of
+    one stored: the caller hands it to ``operator_message_post``, which
+    answers that case."""
+    now = now or timezone.now()
+
+    async def add(connection: object) -> tuple[Conversation, _OperatorWrite]:
+        arguments = [operator.id, operator.account_id, conversation_id, operator.account_id]
+        row = await (await connection.execute(statements.OPERATOR_LOCK_SQL, arguments)).fetchone()
+        if row is None:
+            raise ConversationNotFound(conversation_id)
+        conversation, group_keys = statements.operator_conversation_from_row(row)
+        if not operator_may_open(operator=operator, conversation=conversation, group_keys=group_keys):
+            raise ConversationNotFound(conversation_id)
+        if conversation.status == CLOSED:
+            raise ConversationClosed(conversation_id)
+        write = _operator_message_decide(conversation, operator=operator, body=body, client_id=client_id, now=now)
+        await _amessages_insert(connection, [write.message])
+        values = [getattr(conversation, name) for name in statements.OPERATOR_MESSAGE_ATTNAMES]
+        await connection.execute(statements.OPERATOR_MESSAGE_UPDATE_SQL, [*values, conversation.id])
+        return conversation, write
+
+    stored = await _aonce(add, conversation_id=conversation_id, client_id=client_id)
+    if isinstance(stored, Posted):
+        return stored
+    conversation, write = stored
+    if write.waited:
+        await _atimer(f"busy:{conversation.id}", None)
+    await events.apublish_many(_outgoing(conversation, frames=_operator_message_frames(conversation, write)))
+    if write.email_due is not None:
+        await _atimer(f"email:{conversation.id}", write.email_due)
+    return Posted(write.message, created=True)
+
+
+async def _aonce(add: Callable, *, conversation_id: int, client_id: str) -> object:
+    """``_once`` on the event loop: ``add(connection)`` in a transaction; what
+    it returned, or, when the unique ``(conversation, client_id)`` refused it,
+    the message stored the first time (a ``Posted``)."""
+    from psycopg import errors as pg_errors
+
+    from chatstatus import adb
+
+    pool = await adb.pool()
+    for _attempt in range(2):
+        try:
+            async with pool.connection() as connection, connection.transaction():
+                return await add(connection)
+        except pg_errors.UniqueViolation:
+            existing = await _amessage_by_client_id(pool, conversation_id=conversation_id, client_id=client_id)
+            if existing is not None:
+                return Posted(existing, created=False)
+    raise RuntimeError(f"conversation {conversation_id}: no seq after two attempts")
+
+
+async def _amessages_insert(connection: object, messages: list[Message]) -> None:
+    values = [getattr(message, name) for message in messages for name in statements.MESSAGE_ATTNAMES]
+    cursor = await connection.execute(statements.MESSAGE_INSERT_SQL[len(messages)], values)
+    ids = {seq: message_id for message_id, seq in await cursor.fetchall()}
+    for message in messages:
+        message.id, message._state.adding, message._state.db = ids[message.seq], False, "default"
+
+
+async def _atimer(name: str, due: datetime | None) -> None:
+    """Set (or, with no ``due``, cancel) a timer from an event loop, as ``_timer_set`` / ``_timer_cancel``."""
+    try:
+        if due is None:
+            await get_store().atimer_cancel(name=name)
+        else:
+            await get_store().atimer_set(name=name, due_at=due.timestamp())
+    except StoreUnavailable:
+        logger.warning("timer %s not %s: store unavailable", name, "cancelled" if due is None else "set")
+
+
+async def _amessage_by_client_id(pool: object, *, conversation_id: int, client_id: str) -> Message | None:
+    async with pool.connection() as connection:
+        cursor = await connection.execute(statements.MESSAGE_BY_CLIENT_ID_SQL, [conversation_id, client_id])
+        row = await cursor.fetchone()
+    return None if row is None else statements.message_from_row(row)
+
+
+async def _avisitor_message_after(conversation: Conversation, write: _VisitorWrite) -> None:
+    """After commit, as ``_visitor_message_add``'s on_commit does it."""
+    if write.busy_due is not None:
+        await _atimer(f"busy:{conversation.id}", write.busy_due)
+    frames = _visitor_message_frames(conversation, write)
+    await events.apublish_many(_outgoing(conversation, frames=frames))
+    if write.admins_notified or conversation.account.bot_mode != BotMode.OFF:
+        await database_sync_to_async(_visitor_message_after_in_thread)(conversation, write)
+
+
+def _visitor_message_after_in_thread(conversation: Conversation, write: _VisitorWrite) -> None:
+    message = write.messages[0]
+    if write.admins_notified:
+        admins_notify(message_id=message.id)
+    # Outside a transaction the bot's after-commit work runs at once.
+    _faq_bot_hook("faq_bot_consider", conversation=conversation, message=message, offline=write.offline)
 
 
 def _message_by_client_id(*, conversation_id: int, client_id: str) -> Message | None:
@@ -358,31 +530,59 @@ def _operator_message_add(
             if existing is not None:
                 return Posted(existing, created=False)
             raise ConversationClosed(conversation_id)
-        message = Message(
-            conversation=conversation,
-            seq=conversation.last_seq + 1,
-            author=Message.Author.OPERATOR,
-            operator=operator,
-            body=body,
-            client_id=client_id,
-            created_at=now,
-        )
-        Message.objects.bulk_create([message])
-        assigned, waited = conversation.assignee_id is None, conversation.waiting_since is not None
-        if assigned:
-            conversation.assignee = operator
-        conversation.waiting_since = conversation.waiting_seq = None
-        conversation.last_seq, conversation.last_message_at = message.seq, now
-        conversation.save(update_fields=["assignee", "waiting_since", "waiting_seq", "last_seq", "last_message_at"])
-        # Taking the conversation is news of its own (§4); an ended wait rides on the reply.
-        frames = _message_frames([message], changed=conversation if waited and not assigned else None)
-        if assigned:
-            frames.insert(0, _conversation_frame(conversation))
-        transaction.on_commit(lambda: _timer_cancel(f"busy:{conversation.id}"))
+        write = _operator_message_decide(conversation, operator=operator, body=body, client_id=client_id, now=now)
+        Message.objects.bulk_create([write.message])
+        conversation.save(update_fields=statements.OPERATOR_MESSAGE_FIELDS)
+        frames = _operator_message_frames(conversation, write)
+        if write.waited:
+            # A wait's busy timer goes with it (none runs while nobody waits:
+            # a stale one finds nothing to send when it fires).
+            transaction.on_commit(lambda: _timer_cancel(f"busy:{conversation.id}"))
         transaction.on_commit(lambda: _publish(conversation, frames=frames))
-        if conversation.visitor.email:
-            transaction.on_commit(lambda: _timer_set(f"email:{conversation.id}", _email_due(conversation, now=now)))
-    return Posted(message, created=True)
+        if write.email_due is not None:
+            transaction.on_commit(lambda: _timer_set(f"email:{conversation.id}", write.email_due))
+    return Posted(write.message, created=True)
+
+
+@dataclass(frozen=True)
+class _OperatorWrite:
+    message: Message
+    assigned: bool  # the reply takes the unassigned conversation: news of its own (§4)
+    waited: bool  # the reply ends the visitor's wait
+    email_due: datetime | None  # the visitor gave an e-mail: when the replies since the last one are e-mailed
+
+
+def _operator_message_decide(
+    conversation: Conversation, *, operator: Operator, body: str, client_id: str, now: datetime
+) -> _OperatorWrite:
+    """An operator's reply over the locked, open ``conversation`` (group,
+    visitor and assignee loaded): the message to insert, and the
+    conversation's ``OPERATOR_MESSAGE_FIELDS`` changed in place. The first
+    reply takes an unassigned conversation; any reply ends the wait."""
+    message = Message(
+        conversation=conversation,
+        seq=conversation.last_seq + 1,
+        author=Message.Author.OPERATOR,
+        operator=operator,
+        body=body,
+        client_id=client_id,
+        created_at=now,
+    )
+    assigned, waited = conversation.assignee_id is None, conversation.waiting_since is not None
+    if assigned:
+        conversation.assignee = operator
+    conversation.waiting_since = conversation.waiting_seq = None
+    conversation.last_seq, conversation.last_message_at = message.seq, now
+    email_due = _email_due(conversation, now=now) if conversation.visitor.email else None
+    return _OperatorWrite(message, assigned, waited, email_due)
+
+
+def _operator_message_frames(conversation: Conversation, write: _OperatorWrite) -> list[dict]:
+    """Taking the conversation is news of its own (§4); an ended wait rides on the reply."""
+    frames = _message_frames([write.message], changed=conversation if write.waited and not write.assigned else None)
+    if write.assigned:
+        frames.insert(0, _conversation_frame(conversation))
+    return frames
 
 
 def conversation_assign(*, conversation_id: int, actor: Operator, assignee_id: int | None) -> Conversation:

@@ -6,7 +6,7 @@ from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from accounts.throttles import LoginRateThrottle
-from tests.conversations.conftest import clock  # noqa: F401 (a fixture)
+from tests.conversations.conftest import clock, published  # noqa: F401 (fixtures)
 from tests.factories import make_account, make_operator, make_token, owner_of
 
 # Addresses the test clients come from (Django's test client; an ASGI client).

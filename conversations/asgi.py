@@ -1,0 +1,176 @@
+"""A visitor's message as a bare ASGI endpoint in front of Django.
+
+``POST /widget/v1/{key}/conversations/{id}/messages`` comes by the hundred a
+second on a busy site. Through Django each took a thread of its own, the
+middleware chain, and SQL the ORM built anew (docs/PERFORMANCE.md: about two
+thirds of the web process's CPU a message). Here it is served on the event
+loop: the same checks as ``conversations.views.conversation_message``, then
+``services.avisitor_message_post`` (the same rules as the ORM's path, three
+statements on psycopg's asyncio pool), then the same answer.
+
+Only the common case is served here: a well-formed message with a valid
+token, from an allowed origin, of a known key. Anything else (a bad body, a
+bad token, an oversized request, an unknown key, a foreign origin, a host
+Django would refuse, a plain-HTTP request Django would redirect, the database
+pool out of reach) is handed to Django unchanged, body included, and gets
+Django's own answer. Of the answers given here, 201/200 (the message), 404
+(no such conversation for this visitor) and 429 (the write limits, counted
+as the view counts them) are the view's, with the headers
+``widget.asgi.response_headers`` reproduces; ``tests/conversations/test_asgi.py``
+holds the two side by side.
+
+It is on when ``widget.asgi`` can stand in for the middleware stack and the
+database is PostgreSQL (``chatstatus.adb.available()``); otherwise every
+message goes through Django (the embedded mode).
+"""
+
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable
+
+from django.conf import settings
+
+from chatstatus import adb
+from conversations import inputs, services, views
+from conversations.payloads import message_payload
+from presence.json_input import InvalidJson, json_parse
+from widget.asgi import ASGIApp, header, host_allowed, is_secure, response_headers
+from widget.asgi import fast_path_supported as widget_fast_path_supported
+from widget.ratelimit import COUNTED_SCOPE_KEY, aratelimit_hits
+from widget.selectors import awidget_account
+from widget.visitors import visitor_token_digest, visitor_token_valid
+
+logger = logging.getLogger(__name__)
+
+MESSAGE_PATH = re.compile(r"^/widget/v1/([^/]+)/conversations/([0-9]{1,18})/messages$")
+NOT_FOUND_BODY = json.dumps(views.NOT_FOUND, separators=(",", ":")).encode()
+RATE_LIMITED_BODY = json.dumps({"error": "rate_limited"}, separators=(",", ":")).encode()
+
+
+def fast_path_supported() -> bool:
+    return widget_fast_path_supported() and adb.available()
+
+
+class HandOver(Exception):
+    """Not the common case: Django answers this request."""
+
+
+async def body_read(receive: Callable[[], Awaitable[dict]], *, limit: int) -> tuple[list[dict], bool] | None:
+    """The request's messages as received, and whether the body is whole
+    within ``limit`` bytes (it stops reading past it). None: the client left."""
+    received, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        received.append(message)
+        size += len(message.get("body", b""))
+        if size > limit:
+            return received, False
+        if not message.get("more_body", False):
+            return received, True
+
+
+def replayed(received: list[dict], receive: Callable[[], Awaitable[dict]]) -> Callable[[], Awaitable[dict]]:
+    """``receive`` that gives what was read already, then the rest."""
+    pending = list(received)
+
+    async def replay() -> dict:
+        return pending.pop(0) if pending else await receive()
+
+    return replay
+
+
+async def _respond(
+    send: Callable, scope: dict, status: int, body: bytes, extra: tuple[tuple[bytes, bytes], ...] = ()
+) -> None:
+    common = response_headers(
+        secure=is_secure(scope),
+        with_type=True,
+        cross_origin=header(scope, b"origin") is not None,
+        cache_control="no-store",
+    )
+    headers = [*common, *extra, (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _message_post(scope: dict, body: bytes, widget_key: str, conversation_id: int) -> tuple[int, bytes, tuple]:
+    """The view's checks and its call; raises ``HandOver`` where Django answers."""
+    token = header(scope, views.TOKEN_HEADER.lower().encode())
+    if not visitor_token_valid(token):
+        raise HandOver
+    try:
+        data = json_parse(body)
+    except InvalidJson:
+        raise HandOver from None
+    if not isinstance(data, dict):
+        raise HandOver
+    errors: dict[str, list[str]] = {}
+    text = inputs.body_clean(data.get("body"), errors)
+    client_id = inputs.client_id_clean(data.get("client_id"), errors)
+    if errors:
+        raise HandOver
+    account = await awidget_account(widget_key=widget_key)
+    origin = header(scope, b"origin")
+    if account is None or (account.allowed_origins and origin is not None and origin not in account.allowed_origins):
+        raise HandOver
+    address = scope["client"][0] if scope.get("client") else "unknown"
+    retry_after = await aratelimit_hits(views.visitor_write_hits(address=address, token=token))
+    # Counted once: if Django gets the request after all, its view reads this.
+    scope[COUNTED_SCOPE_KEY] = retry_after
+    if retry_after is not None:
+        return 429, RATE_LIMITED_BODY, ((b"retry-after", str(retry_after).encode()),)
+    try:
+        posted = await services.avisitor_message_post(
+            account_id=account.account_id,
+            conversation_id=conversation_id,
+            token_digest=visitor_token_digest(token),
+            body=text,
+            client_id=client_id,
+        )
+    except services.ConversationNotFound:
+        return 404, NOT_FOUND_BODY, ()
+    answer = json.dumps(message_payload(posted.message), separators=(",", ":"), ensure_ascii=False).encode()
+    return (201 if posted.created else 200), answer, ()
+
+
+async def visitor_message_endpoint(
+    scope: dict, receive: Callable, send: Callable, app: ASGIApp, widget_key: str, conversation_id: int
+) -> None:
+    read = await body_read(receive, limit=views.BODY_MAX_BYTES)
+    if read is None:
+        return
+    received, whole = read
+    try:
+        if not whole:
+            raise HandOver
+        status, body, extra = await _message_post(
+            scope, b"".join(message.get("body", b"") for message in received), widget_key, conversation_id
+        )
+    except HandOver:
+        await app(scope, replayed(received, receive), send)
+        return
+    except adb.Unavailable:
+        # Django's path has its own pool (and, past it, the admission line's 503).
+        logger.warning("visitor message handed to Django: the database pool is out of reach", exc_info=True)
+        await app(scope, replayed(received, receive), send)
+        return
+    await _respond(send, scope, status, body, extra)
+
+
+def with_visitor_messages(app: ASGIApp) -> ASGIApp:
+    """Wrap the HTTP application: visitors' messages are served here."""
+    if not fast_path_supported():
+        return app
+
+    async def application(scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            match = MESSAGE_PATH.match(scope["path"])
+            if match is not None and host_allowed(scope) and (not settings.SECURE_SSL_REDIRECT or is_secure(scope)):
+                await visitor_message_endpoint(scope, receive, send, app, match.group(1), int(match.group(2)))
+                return
+        await app(scope, receive, send)
+
+    return application
