@@ -24,7 +24,6 @@ for, PostgreSQL).
 """
 
 import json
-import logging
 import re
 from collections.abc import Callable
 
@@ -36,15 +35,11 @@ from django.utils.http import http_date
 
 from accounts.auth import atoken_lookup, parse_authorization
 from api.throttles import OperatorMessageRateThrottle
-from chatstatus import adb
-from conversations import inputs, services
-from conversations.asgi import HandOver, body_read, fast_path_supported, replayed
+from conversations import services
+from conversations.asgi import HandOver, fast_path_supported, message_input, served_or_handed_over
 from conversations.payloads import message_payload
-from presence.json_input import InvalidJson, json_parse
 from widget.asgi import ASGIApp, header, host_allowed, is_secure, security_headers
 from widget.ratelimit import COUNTED_SCOPE_KEY, aratelimit_hit
-
-logger = logging.getLogger(__name__)
 
 REPLY_PATH = re.compile(r"^/api/v1/conversations/([0-9]{1,18})/messages$")
 BODY_MAX_BYTES = 32 * 1024  # a reply is at most 4,000 characters: anything larger is Django's to refuse
@@ -68,21 +63,11 @@ def _json_accepted(scope: dict) -> bool:
     return bool(ranges & {"*/*", "application/*", "application/json"})
 
 
-async def _reply_post(scope: dict, body: bytes, conversation_id: int) -> tuple[int, bytes]:
+async def _reply_post(scope: dict, body: bytes, conversation_id: int) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
     key = parse_authorization(header(scope, b"authorization"))
     if key is None or not _json_content(scope) or not _json_accepted(scope):
         raise HandOver
-    try:
-        data = json_parse(body)
-    except InvalidJson:
-        raise HandOver from None
-    if not isinstance(data, dict):
-        raise HandOver
-    errors: dict[str, list[str]] = {}
-    text = inputs.body_clean(data.get("body"), errors)
-    client_id = inputs.client_id_clean(data.get("client_id"), errors)
-    if errors:
-        raise HandOver
+    text, client_id = message_input(body)
     token = await atoken_lookup(key, now=timezone.now())
     if token is None:
         raise HandOver
@@ -102,7 +87,7 @@ async def _reply_post(scope: dict, body: bytes, conversation_id: int) -> tuple[i
         raise HandOver from None
     # As DRF's JSONRenderer writes it (compact, UTF-8).
     answer = json.dumps(message_payload(posted.message), separators=(",", ":"), ensure_ascii=False).encode()
-    return (201 if posted.created else 200), answer
+    return (201 if posted.created else 200), answer, _headers(scope)
 
 
 # Django's never-cache headers: PrivatePagesMiddleware puts them on every API answer.
@@ -140,26 +125,10 @@ def _headers(scope: dict) -> list[tuple[bytes, bytes]]:
 async def operator_reply_endpoint(
     scope: dict, receive: Callable, send: Callable, app: ASGIApp, conversation_id: int
 ) -> None:
-    read = await body_read(receive, limit=BODY_MAX_BYTES)
-    if read is None:
-        return
-    received, whole = read
-    try:
-        if not whole:
-            raise HandOver
-        status, body = await _reply_post(
-            scope, b"".join(message.get("body", b"") for message in received), conversation_id
-        )
-    except HandOver:
-        await app(scope, replayed(received, receive), send)
-        return
-    except adb.Unavailable:
-        logger.warning("operator reply handed to Django: the database pool is out of reach", exc_info=True)
-        await app(scope, replayed(received, receive), send)
-        return
-    headers = [*_headers(scope), (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    async def serve(body: bytes) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+        return await _reply_post(scope, body, conversation_id)
+
+    await served_or_handed_over(scope, receive, send, app, limit=BODY_MAX_BYTES, serve=serve, what="operator reply")
 
 
 def with_operator_replies(app: ASGIApp) -> ASGIApp:

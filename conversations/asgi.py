@@ -82,25 +82,10 @@ def replayed(received: list[dict], receive: Callable[[], Awaitable[dict]]) -> Ca
     return replay
 
 
-async def _respond(
-    send: Callable, scope: dict, status: int, body: bytes, extra: tuple[tuple[bytes, bytes], ...] = ()
-) -> None:
-    common = response_headers(
-        secure=is_secure(scope),
-        with_type=True,
-        cross_origin=header(scope, b"origin") is not None,
-        cache_control="no-store",
-    )
-    headers = [*common, *extra, (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
-
-
-async def _message_post(scope: dict, body: bytes, widget_key: str, conversation_id: int) -> tuple[int, bytes, tuple]:
-    """The view's checks and its call; raises ``HandOver`` where Django answers."""
-    token = header(scope, views.TOKEN_HEADER.lower().encode())
-    if not visitor_token_valid(token):
-        raise HandOver
+def message_input(body: bytes) -> tuple[str, str]:
+    """A JSON object's ``body`` and ``client_id``, as ``conversations.inputs``
+    cleans them for both views; ``HandOver`` for anything else (Django's
+    answer names what is wrong)."""
     try:
         data = json_parse(body)
     except InvalidJson:
@@ -112,6 +97,57 @@ async def _message_post(scope: dict, body: bytes, widget_key: str, conversation_
     client_id = inputs.client_id_clean(data.get("client_id"), errors)
     if errors:
         raise HandOver
+    return text, client_id
+
+
+async def served_or_handed_over(
+    scope: dict,
+    receive: Callable,
+    send: Callable,
+    app: ASGIApp,
+    *,
+    limit: int,
+    serve: Callable[[bytes], Awaitable[tuple[int, bytes, list[tuple[bytes, bytes]]]]],
+    what: str,
+) -> None:
+    """Read the body (up to ``limit``), ``serve`` it, and send its (status,
+    body, headers); a ``HandOver``, a body past ``limit`` or the database
+    pool out of reach gives the request, body and all, to Django."""
+    read = await body_read(receive, limit=limit)
+    if read is None:
+        return
+    received, whole = read
+    try:
+        if not whole:
+            raise HandOver
+        status, body, headers = await serve(b"".join(message.get("body", b"") for message in received))
+    except HandOver:
+        await app(scope, replayed(received, receive), send)
+        return
+    except adb.Unavailable:
+        # Django's path has its own pool (and, past it, the admission line's 503).
+        logger.warning("%s handed to Django: the database pool is out of reach", what, exc_info=True)
+        await app(scope, replayed(received, receive), send)
+        return
+    headers = [*headers, (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _headers(scope: dict, extra: tuple[tuple[bytes, bytes], ...] = ()) -> list[tuple[bytes, bytes]]:
+    cross_origin = header(scope, b"origin") is not None
+    common = response_headers(
+        secure=is_secure(scope), with_type=True, cross_origin=cross_origin, cache_control="no-store"
+    )
+    return [*common, *extra]
+
+
+async def _message_post(scope: dict, body: bytes, widget_key: str, conversation_id: int) -> tuple[int, bytes, list]:
+    """The view's checks and its call; raises ``HandOver`` where Django answers."""
+    token = header(scope, views.TOKEN_HEADER.lower().encode())
+    if not visitor_token_valid(token):
+        raise HandOver
+    text, client_id = message_input(body)
     account = await awidget_account(widget_key=widget_key)
     origin = header(scope, b"origin")
     if account is None or (account.allowed_origins and origin is not None and origin not in account.allowed_origins):
@@ -121,7 +157,7 @@ async def _message_post(scope: dict, body: bytes, widget_key: str, conversation_
     # Counted once: if Django gets the request after all, its view reads this.
     scope[COUNTED_SCOPE_KEY] = retry_after
     if retry_after is not None:
-        return 429, RATE_LIMITED_BODY, ((b"retry-after", str(retry_after).encode()),)
+        return 429, RATE_LIMITED_BODY, _headers(scope, ((b"retry-after", str(retry_after).encode()),))
     try:
         posted = await services.avisitor_message_post(
             account_id=account.account_id,
@@ -131,33 +167,20 @@ async def _message_post(scope: dict, body: bytes, widget_key: str, conversation_
             client_id=client_id,
         )
     except services.ConversationNotFound:
-        return 404, NOT_FOUND_BODY, ()
+        return 404, NOT_FOUND_BODY, _headers(scope)
     answer = json.dumps(message_payload(posted.message), separators=(",", ":"), ensure_ascii=False).encode()
-    return (201 if posted.created else 200), answer, ()
+    return (201 if posted.created else 200), answer, _headers(scope)
 
 
 async def visitor_message_endpoint(
     scope: dict, receive: Callable, send: Callable, app: ASGIApp, widget_key: str, conversation_id: int
 ) -> None:
-    read = await body_read(receive, limit=views.BODY_MAX_BYTES)
-    if read is None:
-        return
-    received, whole = read
-    try:
-        if not whole:
-            raise HandOver
-        status, body, extra = await _message_post(
-            scope, b"".join(message.get("body", b"") for message in received), widget_key, conversation_id
-        )
-    except HandOver:
-        await app(scope, replayed(received, receive), send)
-        return
-    except adb.Unavailable:
-        # Django's path has its own pool (and, past it, the admission line's 503).
-        logger.warning("visitor message handed to Django: the database pool is out of reach", exc_info=True)
-        await app(scope, replayed(received, receive), send)
-        return
-    await _respond(send, scope, status, body, extra)
+    async def serve(body: bytes) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+        return await _message_post(scope, body, widget_key, conversation_id)
+
+    await served_or_handed_over(
+        scope, receive, send, app, limit=views.BODY_MAX_BYTES, serve=serve, what="visitor message"
+    )
 
 
 def with_visitor_messages(app: ASGIApp) -> ASGIApp:
