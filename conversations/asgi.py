@@ -149,8 +149,7 @@ async def _message_post(scope: dict, body: bytes, widget_key: str, conversation_
         raise HandOver
     text, client_id = message_input(body)
     account = await awidget_account(widget_key=widget_key)
-    origin = header(scope, b"origin")
-    if account is None or (account.allowed_origins and origin is not None and origin not in account.allowed_origins):
+    if account is None or not account.writes_from(header(scope, b"origin")):
         raise HandOver
     address = scope["client"][0] if scope.get("client") else "unknown"
     retry_after = await aratelimit_hits(views.visitor_write_hits(address=address, token=token))

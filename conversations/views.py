@@ -65,10 +65,7 @@ def _account(request: HttpRequest, widget_key: str) -> WidgetAccount | None:
     account = widget_account(widget_key=widget_key)
     if account is None:
         return None
-    origin = request.headers.get("Origin")
-    if account.allowed_origins and origin is not None and origin not in account.allowed_origins:
-        return None
-    return account
+    return account if account.writes_from(request.headers.get("Origin")) else None
 
 
 def _body(request: HttpRequest, *, limit: int = BODY_MAX_BYTES) -> dict | HttpResponse:

@@ -41,6 +41,13 @@ class WidgetAccount:
     # Changes whenever language or name does, so ETags and cached texts follow.
     tag: str
 
+    def writes_from(self, origin: str | None) -> bool:
+        """A visitor's write over HTTP from a page at ``origin`` is taken: the
+        account lists no origins, it is one of them, or there is no Origin
+        (not a browser's cross-origin request). Sockets ask more: a browser
+        always names its origin there (``widget.consumers``)."""
+        return not self.allowed_origins or origin is None or origin in self.allowed_origins
+
 
 @dataclass(frozen=True)
 class WidgetStatus:
