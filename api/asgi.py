@@ -38,7 +38,7 @@ from api.throttles import OperatorMessageRateThrottle
 from conversations import services
 from conversations.asgi import HandOver, fast_path_supported, message_input, served_or_handed_over
 from conversations.payloads import message_payload
-from widget.asgi import ASGIApp, header, host_allowed, is_secure, security_headers
+from widget.asgi import ASGIApp, header, in_front_of, is_secure, security_headers
 from widget.ratelimit import COUNTED_SCOPE_KEY, aratelimit_hit
 
 REPLY_PATH = re.compile(r"^/api/v1/conversations/([0-9]{1,18})/messages$")
@@ -136,12 +136,7 @@ def with_operator_replies(app: ASGIApp) -> ASGIApp:
     if not fast_path_supported():
         return app
 
-    async def application(scope: dict, receive: Callable, send: Callable) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST":
-            match = REPLY_PATH.match(scope["path"])
-            if match is not None and host_allowed(scope) and (not settings.SECURE_SSL_REDIRECT or is_secure(scope)):
-                await operator_reply_endpoint(scope, receive, send, app, int(match.group(1)))
-                return
-        await app(scope, receive, send)
+    async def endpoint(scope: dict, receive: Callable, send: Callable, match: re.Match) -> None:
+        await operator_reply_endpoint(scope, receive, send, app, int(match.group(1)))
 
-    return application
+    return in_front_of(app, method="POST", path=REPLY_PATH, endpoint=endpoint)

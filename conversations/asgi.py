@@ -29,13 +29,11 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 
-from django.conf import settings
-
 from chatstatus import adb
 from conversations import inputs, services, views
 from conversations.payloads import message_payload
 from presence.json_input import InvalidJson, json_parse
-from widget.asgi import ASGIApp, header, host_allowed, is_secure, response_headers
+from widget.asgi import ASGIApp, header, in_front_of, is_secure, response_headers
 from widget.asgi import fast_path_supported as widget_fast_path_supported
 from widget.ratelimit import COUNTED_SCOPE_KEY, aratelimit_hits
 from widget.selectors import awidget_account
@@ -187,12 +185,7 @@ def with_visitor_messages(app: ASGIApp) -> ASGIApp:
     if not fast_path_supported():
         return app
 
-    async def application(scope: dict, receive: Callable, send: Callable) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST":
-            match = MESSAGE_PATH.match(scope["path"])
-            if match is not None and host_allowed(scope) and (not settings.SECURE_SSL_REDIRECT or is_secure(scope)):
-                await visitor_message_endpoint(scope, receive, send, app, match.group(1), int(match.group(2)))
-                return
-        await app(scope, receive, send)
+    async def endpoint(scope: dict, receive: Callable, send: Callable, match: re.Match) -> None:
+        await visitor_message_endpoint(scope, receive, send, app, match.group(1), int(match.group(2)))
 
-    return application
+    return in_front_of(app, method="POST", path=MESSAGE_PATH, endpoint=endpoint)

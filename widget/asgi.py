@@ -216,22 +216,39 @@ async def widget_status_endpoint(scope: dict, send: Callable, widget_key: str) -
     await _respond(send, scope, 200, answer.body, etag)
 
 
+def in_front_of(
+    app: ASGIApp,
+    *,
+    method: str,
+    path: re.Pattern,
+    endpoint: Callable[[dict, Callable, Callable, re.Match], Awaitable[None]],
+) -> ASGIApp:
+    """``app`` with ``method`` requests to ``path`` answered by
+    ``endpoint(scope, receive, send, match)`` in front of it: the one place
+    that says which requests an endpoint in front of Django may take.
+    Anything unusual (a host Django would refuse, a plain-HTTP request Django
+    would redirect) gets Django's own answer."""
+
+    async def application(scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] == "http" and scope["method"] == method:
+            match = path.match(scope["path"])
+            if match is not None and host_allowed(scope) and (not settings.SECURE_SSL_REDIRECT or is_secure(scope)):
+                await endpoint(scope, receive, send, match)
+                return
+        await app(scope, receive, send)
+
+    return application
+
+
 def with_widget_status(app: ASGIApp) -> ASGIApp:
     """Wrap the HTTP application: widget status reads are answered here."""
     if not fast_path_supported():
         return app
 
-    async def application(scope: dict, receive: Callable, send: Callable) -> None:
-        if scope["type"] == "http" and scope["method"] == "GET":
-            match = STATUS_PATH.match(scope["path"])
-            # Anything unusual (a host Django would refuse, a plain-HTTP request
-            # Django would redirect) gets Django's own answer.
-            if match is not None and host_allowed(scope) and (not settings.SECURE_SSL_REDIRECT or is_secure(scope)):
-                await widget_status_endpoint(scope, send, match.group(1))
-                return
-        await app(scope, receive, send)
+    async def endpoint(scope: dict, receive: Callable, send: Callable, match: re.Match) -> None:
+        await widget_status_endpoint(scope, send, match.group(1))
 
-    return application
+    return in_front_of(app, method="GET", path=STATUS_PATH, endpoint=endpoint)
 
 
 @checks.register()
