@@ -361,9 +361,7 @@ async def avisitor_message_post(
         conversation = statements.conversation_from_row(row)
         box = _box(conversation, snapshot=snapshot)
         write = _visitor_message_decide(conversation, box=box, body=body, client_id=client_id, now=now)
-        await _amessages_insert(connection, write.messages)
-        values = [getattr(conversation, name) for name in statements.VISITOR_MESSAGE_FIELDS]
-        await connection.execute(statements.VISITOR_MESSAGE_UPDATE_SQL, [*values, conversation.id])
+        await _astore(connection, conversation, write.messages, statements.VISITOR_MESSAGE_UPDATE)
         return conversation, write
 
     stored = await _aonce(add, conversation_id=conversation_id, client_id=client_id)
@@ -397,9 +395,7 @@ async def aoperator_message_post(
         if conversation.status == CLOSED:
             raise ConversationClosed(conversation_id)
         write = _operator_message_decide(conversation, operator=operator, body=body, client_id=client_id, now=now)
-        await _amessages_insert(connection, [write.message])
-        values = [getattr(conversation, name) for name in statements.OPERATOR_MESSAGE_ATTNAMES]
-        await connection.execute(statements.OPERATOR_MESSAGE_UPDATE_SQL, [*values, conversation.id])
+        await _astore(connection, conversation, [write.message], statements.OPERATOR_MESSAGE_UPDATE)
         return conversation, write
 
     stored = await _aonce(add, conversation_id=conversation_id, client_id=client_id)
@@ -434,12 +430,18 @@ async def _aonce(add: Callable, *, conversation_id: int, client_id: str) -> obje
     raise RuntimeError(f"conversation {conversation_id}: no seq after two attempts")
 
 
-async def _amessages_insert(connection: object, messages: list[Message]) -> None:
+async def _astore(
+    connection: object, conversation: Conversation, messages: list[Message], update: statements.Update
+) -> None:
+    """What a decision changed, stored as the ORM's path stores it: one
+    INSERT of ``messages`` (their ids set from it), one UPDATE of the
+    conversation's ``update`` fields."""
     values = [getattr(message, name) for message in messages for name in statements.MESSAGE_ATTNAMES]
     cursor = await connection.execute(statements.MESSAGE_INSERT_SQL[len(messages)], values)
     ids = {seq: message_id for message_id, seq in await cursor.fetchall()}
     for message in messages:
         message.id, message._state.adding, message._state.db = ids[message.seq], False, "default"
+    await connection.execute(update.sql, [*(getattr(conversation, name) for name in update.attnames), conversation.id])
 
 
 async def _atimer(name: str, due: datetime | None) -> None:

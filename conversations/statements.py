@@ -9,6 +9,8 @@ deferred, and reading one would query, which an event loop refuses with
 ``SynchronousOnlyOperation``: a loud failure, never a silent default.
 """
 
+from dataclasses import dataclass
+
 from accounts.models import Account, Operator
 from conversations.models import Conversation, Message, Visitor
 from groups.models import Group, Membership
@@ -102,16 +104,25 @@ MESSAGE_INSERT_SQL = {
 }
 
 
-def _update_sql(names: tuple[str, ...]) -> str:
-    """``UPDATE`` of the conversation's ``names`` (values in that order, then its id)."""
-    assignments = ", ".join(f"{_column(Conversation, name)} = %s" for name in names)
-    return f'UPDATE {_table(Conversation)} SET {assignments} WHERE "id" = %s'
+@dataclass(frozen=True)
+class Update:
+    """``UPDATE`` of some of a conversation's fields: the statement, and the
+    attribute names whose values it takes (then the conversation's id)."""
+
+    sql: str
+    attnames: tuple[str, ...]
 
 
-VISITOR_MESSAGE_UPDATE_SQL = _update_sql(VISITOR_MESSAGE_FIELDS)
-# Values by attribute: ``assignee_id``, not the operator.
-OPERATOR_MESSAGE_ATTNAMES = tuple(Conversation._meta.get_field(name).attname for name in OPERATOR_MESSAGE_FIELDS)
-OPERATOR_MESSAGE_UPDATE_SQL = _update_sql(OPERATOR_MESSAGE_FIELDS)
+def _update(names: tuple[str, ...]) -> Update:
+    fields = [Conversation._meta.get_field(name) for name in names]
+    assignments = ", ".join(f'"{field.column}" = %s' for field in fields)
+    return Update(
+        f'UPDATE {_table(Conversation)} SET {assignments} WHERE "id" = %s', tuple(field.attname for field in fields)
+    )
+
+
+VISITOR_MESSAGE_UPDATE = _update(VISITOR_MESSAGE_FIELDS)
+OPERATOR_MESSAGE_UPDATE = _update(OPERATOR_MESSAGE_FIELDS)
 _MESSAGE_BY_CLIENT_ID_NAMES, _MESSAGE_BY_CLIENT_ID_COLUMNS = _columns(
     Message, tuple(field.name for field in Message._meta.concrete_fields), "m"
 )
