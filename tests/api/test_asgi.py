@@ -6,7 +6,6 @@ import time
 
 import pytest
 from channels.db import database_sync_to_async
-from channels.testing import HttpCommunicator
 
 from accounts.models import ApiToken, Operator
 from api.asgi import with_operator_replies
@@ -17,7 +16,7 @@ from conversations.models import Conversation, Message
 from presence.store import get_store
 from tests.conversations.conftest import conversations_db, go_online, visitor_writes
 from tests.factories import make_account, make_group, make_operator, make_token
-from tests.widget.helpers import HOST
+from tests.widget.helpers import HOST, asgi_request
 from widget import ratelimit
 
 pytestmark = [conversations_db, pytest.mark.production_only]  # the asyncio pool is PostgreSQL's
@@ -52,15 +51,7 @@ async def reply(
     if language is not None:
         headers.append((b"accept-language", language.encode()))
     body = raw if raw is not None else json.dumps(payload).encode()
-    headers.append((b"content-length", str(len(body)).encode()))  # as Daphne passes it on
-    communicator = HttpCommunicator(app, "POST", f"/api/v1/conversations/{conversation_id}/messages", body, headers)
-    response = await communicator.get_response(timeout=5)
-    await communicator.wait()
-    headers_map: dict[bytes, str] = {}
-    for name, value in response["headers"]:
-        key_ = name.lower()
-        headers_map[key_] = f"{headers_map[key_]}, {value.decode()}" if key_ in headers_map else value.decode()
-    return {"status": response["status"], "body": response["body"], "headers": headers_map}
+    return await asgi_request(app, "POST", f"/api/v1/conversations/{conversation_id}/messages", headers, body)
 
 
 def comparable(response: dict) -> dict:

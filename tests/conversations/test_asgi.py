@@ -17,7 +17,7 @@ from conversations.models import Conversation, Message
 from presence.store import get_store
 from tests.conversations.conftest import conversations_db, go_online, visitor_writes
 from tests.factories import make_account, make_operator
-from tests.widget.helpers import DJANGO_ONLY, HOST, ORIGIN
+from tests.widget.helpers import DJANGO_ONLY, HOST, ORIGIN, asgi_request
 
 pytestmark = [conversations_db, pytest.mark.production_only]  # the asyncio pool is PostgreSQL's
 
@@ -42,16 +42,7 @@ async def post(app, account, conversation_id, payload, *, token, raw=None, addre
         headers.append((b"x-visitor-token", token.encode()))
     path = f"/widget/v1/{account.widget_key}/conversations/{conversation_id}/messages"
     body = raw if raw is not None else json.dumps(payload).encode()
-    headers.append((b"content-length", str(len(body)).encode()))  # as Daphne passes it on
-    communicator = HttpCommunicator(app, "POST", path, body=body, headers=headers)
-    communicator.scope["client"] = (address, 50000)
-    response = await communicator.get_response(timeout=5)
-    await communicator.wait()
-    headers_map: dict[bytes, str] = {}
-    for name, value in response["headers"]:
-        key = name.lower()
-        headers_map[key] = f"{headers_map[key]}, {value.decode()}" if key in headers_map else value.decode()
-    return {"status": response["status"], "body": response["body"], "headers": headers_map}
+    return await asgi_request(app, "POST", path, headers, body, address=address)
 
 
 def comparable(response: dict) -> dict:

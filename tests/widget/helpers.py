@@ -48,8 +48,21 @@ DJANGO_ONLY = {b"x-frame-options", b"content-language"}
 
 async def asgi_get(app, path: str, *headers: tuple[bytes, bytes]) -> dict:
     """GET through ``app`` with a host and an Origin; repeated headers joined."""
-    communicator = HttpCommunicator(app, "GET", path, headers=[HOST, ORIGIN, *headers])
-    response = await communicator.get_response(timeout=3)
+    return await asgi_request(app, "GET", path, [HOST, ORIGIN, *headers])
+
+
+async def asgi_request(
+    app, method: str, path: str, headers: list[tuple[bytes, bytes]], body: bytes = b"", *, address: str | None = None
+) -> dict:
+    """One request through ``app`` (a body gets its Content-Length, as Daphne
+    passes it on; ``address``: the client's): status, body, and the headers
+    by lower-case name, repeated ones joined."""
+    if body:
+        headers = [*headers, (b"content-length", str(len(body)).encode())]
+    communicator = HttpCommunicator(app, method, path, body=body, headers=headers)
+    if address is not None:
+        communicator.scope["client"] = (address, 50000)
+    response = await communicator.get_response(timeout=5)
     await communicator.wait()
     headers_map: dict[bytes, str] = {}
     for name, value in response["headers"]:
