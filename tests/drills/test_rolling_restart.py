@@ -10,6 +10,7 @@ made while a process restarts reaches every widget within 5 s.
 
 import asyncio
 import contextlib
+import functools
 import http.client
 import json
 import queue
@@ -109,6 +110,20 @@ def first_arrival(socket: Socket, status: str, *, after: float, timeout: float) 
             return at - after
 
 
+def ready(port: int) -> bool:
+    """The restarted process itself (not through nginx) answers ``/readyz`` with 200."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        conn.request("GET", "/readyz")
+        response = conn.getresponse()
+        response.read()
+        return response.status == 200
+    except OSError:
+        return False
+    finally:
+        conn.close()
+
+
 def put_status(stack, token: str, status: str) -> None:
     conn = http.client.HTTPSConnection(HOST, stack.nginx.port, context=client_tls(), timeout=20)
     body = json.dumps({"status": status})
@@ -178,10 +193,13 @@ def _restart_each(stack, clients: Sockets) -> None:
         # change before the API's answer is back here.
         changed = time.monotonic()
         put_status(stack, agent_token, truth)
+        answered = time.monotonic() - changed
         process.proc.wait(timeout=30)
         exited = time.monotonic() - terminated
         restarted_at = time.monotonic()
         stack.web(port)
+        # As docs/OPERATIONS.md says: the next process restarts once this one is ready.
+        wait_until(functools.partial(ready, port), timeout=30, what=f"web {port} answering /readyz", every=0.2)
         restart_seconds = time.monotonic() - restarted_at
         delays = [first_arrival(widget, truth, after=changed, timeout=15) for widget in widgets]
         closed = [code for socket in [app, dashboard, *widgets] for code in socket.close_codes[before[id(socket)] :]]
@@ -189,7 +207,10 @@ def _restart_each(stack, clients: Sockets) -> None:
         assert closed and set(closed) == {CLOSE_SERVICE_RESTART}, (
             f"{closed}; web {port} exited with {process.proc.returncode} after {exited:.2f} s: {process.log()[-3000:]}"
         )
-        assert max(delays) <= WRONG_AT_MOST_SECONDS, delays
+        assert max(delays) <= WRONG_AT_MOST_SECONDS, (
+            f"{delays}: the change answered after {answered:.2f} s, web {port} exited after {exited:.2f} s "
+            f"and was ready again after {restart_seconds:.2f} s more"
+        )
         figures[f"round{round_ + 1}_exit_seconds"] = exited
         figures[f"round{round_ + 1}_restart_seconds"] = restart_seconds
         figures[f"round{round_ + 1}_sockets_closed_1012"] = len(closed)

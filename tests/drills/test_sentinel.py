@@ -277,10 +277,19 @@ def _failover(sentinel_set: SentinelSet, cluster: Cluster, sockets) -> None:
     # A change after the switch reaches everyone at once: the subscriptions follow the new master.
     changed = time.monotonic()
     app.send({"type": "set_status", "status": "online"})
-    later = [
-        widget.wait_for(is_widget_status("online"), timeout=10, what="the next change on every widget")[0]
-        for widget in widgets
-    ]
+    try:
+        later = [
+            widget.wait_for(is_widget_status("online"), timeout=10, what="the next change on every widget")[0]
+            for widget in widgets
+        ]
+    except AssertionError as exc:
+        # What the agent's app and the web processes saw, for a failure that happens only under load.
+        app.drain()
+        logs = "\n".join(f"--- {web.log_path.name}:\n{web.log()[-2500:]}" for web in cluster.webs)
+        raise AssertionError(
+            f"{exc}\napp socket opened {app.opens} times, its last messages: "
+            f"{[message for _at, message in app.received[-6:]]}\n{logs}"
+        ) from exc
     next_change = max(later) - changed
 
     # The log-in throttle's cache follows the new master too.
