@@ -8,7 +8,7 @@ built anew. Here a reply is served on the event loop: the token read (its
 last use touched as ``ApiTokenAuthentication`` does), the reply counted
 against ``OperatorMessageRateThrottle``'s rate, then
 ``conversations.services.aoperator_message_post`` (the same rules as the
-ORM's path, three statements), and the same 201/200 answer as
+ORM's path, two statements), and the same 201/200 answer as
 ``ConversationMessagesView``, headers included
 (``tests/api/test_asgi.py`` holds the two side by side).
 

@@ -12,7 +12,7 @@ The pool connects with the settings of Django's ``default`` connection as they
 are when it is first used (a test database included), prepares a statement
 run ``prepare_threshold`` times as Django's connections do, and keeps at most
 ``DATABASE_ASYNC_POOL_SIZE`` connections per web process beside Django's
-pool (a message's transaction is three statements without a wait between
+pool (a message's transaction is two statements without a wait between
 them: a few connections serve hundreds a second, and writes beyond them wait
 their turn).
 """

@@ -30,9 +30,10 @@ from conversations.payloads import conversation_payload, message_payload, operat
 from conversations.selectors import operator_may_open, visitor_from_token
 from groups.models import Group
 from presence import events
-from presence.services import achat_box_read, chat_box_read
+from presence.services import chat_box_read
 from presence.snapshots import BoxBody, widget_box
 from presence.store import StoreUnavailable, get_store
+from widget.hub import widget_hub
 from widget.visitors import visitor_token_digest, visitor_token_new
 
 logger = logging.getLogger(__name__)
@@ -344,14 +345,16 @@ async def avisitor_message_post(
     now: datetime | None = None,
 ) -> Posted:
     """``visitor_message_post`` from an event loop, with PostgreSQL
-    (``chatstatus.adb.available()``): the same rules, three statements
-    (the locked conversation, one INSERT, one UPDATE) in one transaction,
+    (``chatstatus.adb.available()``): the same rules, two statements
+    (the locked conversation; the UPDATE and INSERT as one) in one transaction,
     then the timer and the frames. The rare after-commit work (the admins'
     e-mail of an offline message, the FAQ bot) runs in a thread."""
     now = now or timezone.now()
     # Read before the lock (the ORM's path reads it under the lock): the box
-    # as it is around the write, either way.
-    snapshot = await achat_box_read(account_id=account_id)
+    # as it is around the write, either way. The process's widget hub keeps
+    # the account's newest pushed snapshot while its widgets are here (the
+    # visitor's own, most often): no store round trip then.
+    snapshot = await widget_hub().snapshot(events.widget_group(account_id), account_id=account_id)
 
     async def add(connection: object) -> tuple[Conversation, _VisitorWrite]:
         cursor = await connection.execute(statements.VISITOR_LOCK_SQL, [conversation_id, account_id, token_digest])
@@ -376,8 +379,8 @@ async def aoperator_message_post(
     *, conversation_id: int, operator: Operator, body: str, client_id: str, now: datetime | None = None
 ) -> Posted:
     """``operator_message_post`` from an event loop, with PostgreSQL: the
-    same rules in three statements (the locked conversation with the
-    operator's group keys, one INSERT, one UPDATE). ``operator`` needs its
+    same rules in two statements (the locked conversation with the
+    operator's group keys; the UPDATE and INSERT as one). ``operator`` needs its
     id, account, role, display name and avatar. A reply to a closed
     conversation raises ``ConversationClosed`` even when it is the retry of
     one stored: the caller hands it to ``operator_message_post``, which
@@ -433,15 +436,18 @@ async def _aonce(add: Callable, *, conversation_id: int, client_id: str) -> obje
 async def _astore(
     connection: object, conversation: Conversation, messages: list[Message], update: statements.Update
 ) -> None:
-    """What a decision changed, stored as the ORM's path stores it: one
-    INSERT of ``messages`` (their ids set from it), one UPDATE of the
-    conversation's ``update`` fields."""
-    values = [getattr(message, name) for message in messages for name in statements.MESSAGE_ATTNAMES]
-    cursor = await connection.execute(statements.MESSAGE_INSERT_SQL[len(messages)], values)
+    """What a decision changed, as the ORM's path stores it (``messages``
+    inserted, their ids set from it; the conversation's ``update`` fields),
+    in one statement: one round trip."""
+    values = [
+        *(getattr(conversation, name) for name in update.attnames),
+        conversation.id,
+        *(getattr(message, name) for message in messages for name in statements.MESSAGE_ATTNAMES),
+    ]
+    cursor = await connection.execute(update.sql[len(messages)], values)
     ids = {seq: message_id for message_id, seq in await cursor.fetchall()}
     for message in messages:
         message.id, message._state.adding, message._state.db = ids[message.seq], False, "default"
-    await connection.execute(update.sql, [*(getattr(conversation, name) for name in update.attnames), conversation.id])
 
 
 async def _atimer(name: str, due: datetime | None) -> None:

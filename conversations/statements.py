@@ -97,7 +97,7 @@ MESSAGE_ATTNAMES, _ = _columns(Message, _MESSAGE_NAMES, "m")
 # Columns in MESSAGE_ATTNAMES' order; one statement for a message alone, one for a message and the offline message.
 _MESSAGE_INSERT_COLUMNS = ", ".join(f'"{Message._meta.get_field(name).column}"' for name in MESSAGE_ATTNAMES)
 _MESSAGE_ROW = "(" + ", ".join(["%s"] * len(MESSAGE_ATTNAMES)) + ")"
-MESSAGE_INSERT_SQL = {
+_MESSAGE_INSERT_SQL = {
     count: f"INSERT INTO {_table(Message)} ({_MESSAGE_INSERT_COLUMNS}) "
     f'VALUES {", ".join([_MESSAGE_ROW] * count)} RETURNING "id", "seq"'
     for count in (1, 2)
@@ -106,18 +106,24 @@ MESSAGE_INSERT_SQL = {
 
 @dataclass(frozen=True)
 class Update:
-    """``UPDATE`` of some of a conversation's fields: the statement, and the
-    attribute names whose values it takes (then the conversation's id)."""
+    """A conversation's changed fields and the messages of the same write, stored
+    with one statement: ``WITH (UPDATE …) INSERT …`` (PostgreSQL runs a
+    data-modifying ``WITH`` exactly once, whether or not the INSERT reads it).
+    ``sql[n]`` for ``n`` messages takes the values of ``attnames``, then the
+    conversation's id, then the messages' columns; it returns their ``id`` and
+    ``seq``."""
 
-    sql: str
+    sql: dict[int, str]
     attnames: tuple[str, ...]
 
 
 def _update(names: tuple[str, ...]) -> Update:
     fields = [Conversation._meta.get_field(name) for name in names]
     assignments = ", ".join(f'"{field.column}" = %s' for field in fields)
+    update = f'UPDATE {_table(Conversation)} SET {assignments} WHERE "id" = %s'
     return Update(
-        f'UPDATE {_table(Conversation)} SET {assignments} WHERE "id" = %s', tuple(field.attname for field in fields)
+        {count: f'WITH "conversation_updated" AS ({update}) {insert}' for count, insert in _MESSAGE_INSERT_SQL.items()},
+        tuple(field.attname for field in fields),
     )
 
 

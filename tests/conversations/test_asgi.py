@@ -14,10 +14,13 @@ from chatstatus.asgi import django_asgi_app
 from conversations import asgi as conversations_asgi
 from conversations.asgi import with_visitor_messages
 from conversations.models import Conversation, Message
+from presence import events
+from presence import services as presence_services
 from presence.store import get_store
 from tests.conversations.conftest import conversations_db, go_online, visitor_writes
 from tests.factories import make_account, make_operator
 from tests.widget.helpers import DJANGO_ONLY, HOST, ORIGIN, asgi_request
+from widget.hub import widget_hub
 
 pytestmark = [conversations_db, pytest.mark.production_only]  # the asyncio pool is PostgreSQL's
 
@@ -262,3 +265,32 @@ async def test_the_database_out_of_reach_hands_the_message_to_django(chat, monke
 
     assert answer["status"] == 201
     assert [row[3] for row in await db(messages_of)(conversation.id)] == ["first", "via-django"]
+
+
+class Widget:
+    """A widget socket as the hub sees it."""
+
+    async def widget_snapshot(self, event: dict) -> None:
+        pass
+
+    async def widget_visitor(self, event: dict) -> None:
+        pass
+
+
+async def test_the_box_comes_from_the_process_s_widget_hub_while_the_account_has_widgets_here(chat, monkeypatch):
+    account, conversation, token = chat
+    hub, group, widget = widget_hub(), events.widget_group(account.id), Widget()
+    await hub.join(group, widget)
+    try:
+        assert (await hub.snapshot(group, account_id=account.id))["status"] == "online"  # read once, kept
+
+        async def no_store_read(**kwargs):
+            raise AssertionError("the chat box was read from the store")
+
+        monkeypatch.setattr(presence_services, "achat_box_read", no_store_read)
+        served = await post(fast, account, conversation.id, {"body": "Two", "client_id": "f1"}, token=token)
+    finally:
+        await hub.leave(group, widget)
+
+    assert served["status"] == 201
+    assert await db(messages_of)(conversation.id) == [(1, "visitor", "text", "first"), (2, "visitor", "text", "f1")]
