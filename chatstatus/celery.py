@@ -90,10 +90,10 @@ def _beat_started(**kwargs: object) -> None:
         from django.utils import timezone
 
         from chatstatus.failover import FailoverWatch
-        from presence.services import presence_resync_later
+        from presence.services import presence_after_failover
 
         def resync(_new_master: str) -> None:
-            presence_resync_later(now=timezone.now())
+            presence_after_failover(now=timezone.now())
 
         FailoverWatch(
             sentinels=settings.REDIS_SENTINELS, master=settings.REDIS_SENTINEL_MASTER, on_switch=resync

@@ -10,7 +10,10 @@ published again.
 
 The one beat process watches the sentinels' ``+switch-master`` channel
 (``FailoverWatch``, a daemon thread per sentinel; the first to report a switch
-wins, the others' reports of the same switch are ignored) and has the truth
+wins, the others' reports of the same switch are ignored), drops the chat
+boxes' refresh locks (one held when the master died is on the new master with
+its release lost: every refresh of that account would wait for it; see
+``presence.services.presence_after_failover``) and has the truth
 published twice (``presence_resync_later``, as a sweep does after a restart:
 two moments kept in the store, taken up by the next boundary runs): seconds
 after the switch, when the web processes' subscriptions have reconnected

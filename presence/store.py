@@ -322,6 +322,13 @@ class MemoryStore:
                 if self._locks.get(name, (None, 0.0))[0] is token:
                     del self._locks[name]
 
+    def locks_forget(self, *, prefix: str) -> int:
+        with self._lock:
+            names = [name for name in self._locks if name.startswith(prefix)]
+            for name in names:
+                del self._locks[name]
+            return len(names)
+
     # -- timers (automatic messages) ------------------------------------------
     def timer_set(self, *, name: str, due_at: float) -> None:
         with self._lock:
@@ -875,6 +882,17 @@ class RedisStore:
             if held:
                 with contextlib.suppress(redis.RedisError):
                     self._unlock(keys=held, args=[token])
+
+    def locks_forget(self, *, prefix: str) -> int:
+        """Drop every lock whose name starts with ``prefix``, held or not; how
+        many there were. For locks that may have lost their holder's release:
+        after a failover, a lock taken on the old master (and replicated) whose
+        release went to the dead one would be held to its timeout."""
+        with self._errors():
+            keys = list(self.client.scan_iter(match=f"{self.prefix}:lock:{prefix}*", count=1000))
+            for start in range(0, len(keys), 1000):
+                self.client.unlink(*keys[start : start + 1000])
+        return len(keys)
 
     # -- timers (automatic messages) ------------------------------------------
     # One sorted set of named timers (score: when due). A claim moves a due

@@ -11,6 +11,7 @@ from presence.services.chatbox import (
     chat_box_refresh_due,
     chat_box_refresh_many,
     chat_box_refresh_on_commit,
+    presence_after_failover,
     presence_resync,
     presence_resync_later,
 )
@@ -42,6 +43,7 @@ __all__ = [
     "presence_disconnect",
     "presence_heartbeat",
     "presence_reseed",
+    "presence_after_failover",
     "presence_resync",
     "presence_resync_later",
     "presence_sweep",

@@ -245,6 +245,28 @@ def presence_resync_later(*, now: datetime) -> None:
     get_store().resync_schedule(due_at=[(now + timedelta(seconds=delay)).timestamp() for delay in RESYNC_AFTER_SECONDS])
 
 
+def presence_after_failover(*, now: datetime) -> None:
+    """Redis Sentinel replaced the master (``chatstatus.failover``): drop the
+    chat boxes' refresh locks, then have the truth published again
+    (``presence_resync_later``).
+
+    A refresh holding its account's lock when the master died left the lock
+    on the replica (replicated) and lost its release with the master: until
+    the lock's timeout (10–30 s) every refresh of that account would wait for
+    it, up to 10 s each, and a status change's refresh runs in the request
+    that made it. A refresh really running across the switch may overlap
+    another once its lock is gone; the two resyncs publish the truth after
+    both."""
+    try:
+        dropped = get_store().locks_forget(prefix="refresh:")
+    except StoreUnavailable:
+        logger.warning("presence store unavailable; refresh locks not dropped after the failover")
+    else:
+        if dropped:
+            logger.warning("dropped %d chat box refresh lock(s) held across the failover", dropped)
+    presence_resync_later(now=now)
+
+
 def presence_resync(*, now: datetime) -> None:
     """Publish the truth once more to every account after the store (Redis)
     lost its data: pushes published while it was down were lost with it (the

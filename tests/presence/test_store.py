@@ -534,6 +534,21 @@ def test_locks_takes_the_free_ones_and_excludes_single_locks(store):
         assert after_release == {"refresh:1", "refresh:2", "refresh:3"}
 
 
+def test_forgotten_locks_are_free_at_once_and_others_stay_held(store):
+    # Holders whose releases were lost (a failover): nobody will release these.
+    orphans = [store.lock("refresh:1", timeout=30), store.locks(["refresh:2"], timeout=30)]
+    sweep = store.lock("sweep", timeout=30)
+    assert [orphans[0].__enter__(), orphans[1].__enter__(), sweep.__enter__()] == [True, {"refresh:2"}, True]
+
+    assert store.locks_forget(prefix="refresh:") == 2
+
+    with store.locks(["refresh:1", "refresh:2"], timeout=5) as held:
+        assert held == {"refresh:1", "refresh:2"}
+    with store.lock("sweep", timeout=5, blocking=False) as taken:
+        assert taken is False
+    assert store.locks_forget(prefix="refresh:") == 0
+
+
 def test_locks_released_late_do_not_free_a_new_holder(store):
     batch = store.locks(["refresh:1"], timeout=0.2)
     assert batch.__enter__() == {"refresh:1"}

@@ -4,6 +4,7 @@ Time is frozen and moved with ``time_machine``; the grace period is never slept.
 """
 
 import threading
+import time
 
 import pytest
 from django.db import connection
@@ -351,6 +352,26 @@ def test_after_a_wipe_the_truth_is_published_at_once_and_again_2_and_8_s_later(o
 def test_due_resync_moments_are_claimed_once(online_operator, clock):
     store = get_store()
     services.presence_resync_later(now=timezone.now())
+    clock.shift(9)
+    assert [store.resync_claim(now=timezone.now().timestamp()) for _ in range(2)] == [True, False]
+
+
+def test_after_a_failover_a_status_change_does_not_wait_for_a_lock_lost_with_the_old_master(
+    online_operator, clock, published
+):
+    store = get_store()
+    # A refresh of this account held its lock when the master died; its release died with it.
+    orphan = store.locks([f"refresh:{online_operator.account_id}"], timeout=30)
+    assert orphan.__enter__() == {f"refresh:{online_operator.account_id}"}
+
+    services.presence_after_failover(now=timezone.now())
+    started = time.monotonic()
+    services.operator_set_status(operator=online_operator, status=Status.OFFLINE, source=Source.API)
+
+    assert time.monotonic() - started < 1  # not the 10 s a refresh waits for a held lock
+    snapshots = [m["snapshot"] for _g, m in of_type(published, "widget.snapshot")]
+    assert [s["status"] for s in snapshots] == ["offline"]
+    # And the truth is published again twice, as after any failover.
     clock.shift(9)
     assert [store.resync_claim(now=timezone.now().timestamp()) for _ in range(2)] == [True, False]
 
