@@ -374,6 +374,7 @@ def test_after_a_failover_a_status_change_does_not_wait_for_a_lock_lost_with_the
     # And the truth is published again twice, as after any failover.
     clock.shift(9)
     assert [store.resync_claim(now=timezone.now().timestamp()) for _ in range(2)] == [True, False]
+    orphan.__exit__(None, None, None)
 
 
 # --- the snapshot: edge-triggered publishing ----------------------------------------------------
