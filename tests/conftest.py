@@ -2,7 +2,9 @@ import inspect
 import socket
 
 import pytest
+from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db import connections
 
 from chatstatus import adb
 from presence.store import get_store
@@ -43,12 +45,17 @@ def store(clean_store):
 async def _adb_pool_closed():
     yield
     await adb.close_all()
+    # And Django's connections of the one thread in which ``sync_to_async``
+    # runs an async test's database calls: no request's end closes them, and
+    # the test database could not be dropped while they are open.
+    await sync_to_async(connections.close_all)()
 
 
 @pytest.fixture(autouse=True)
 def adb_pool_closed(request):
     """A request an async test sends through the ASGI application may open
-    ``chatstatus.adb``'s pool in the test's event loop: closed in that loop,
+    ``chatstatus.adb``'s pool (and a Django connection in asgiref's sync
+    thread) in the test's event loop: closed in that loop,
     before the loop ends (its connections must not outlive the test
     database). Pools of loops already gone (a test client's own loop) are
     closed at the connection level."""
