@@ -182,8 +182,14 @@
   }
 
   // Every open tab hears the same frame; the first one to claim it alerts.
-  // The claim (a check and a write of the recently alerted keys) runs under a
-  // Web Lock shared by the tabs, so two tabs never both claim one message.
+  // The claim is a Web Lock of that message, taken only if free and then held
+  // for CLAIM_HOLD_MS: the browser grants it to one tab, and a tab hearing the
+  // frame meanwhile finds it taken. (A check and write of localStorage under
+  // one shared lock was not enough: another tab's renderer may see the write
+  // only later, and both tabs alerted.) The recently alerted keys in
+  // localStorage still keep a tab opened later from alerting a replayed frame.
+  var CLAIM_HOLD_MS = 30000;
+
   function claimed(key) {
     var recent;
     try {
@@ -204,10 +210,14 @@
 
   function firstToClaim(key, then) {
     if (navigator.locks && navigator.locks.request) {
-      navigator.locks.request(ALERTED_KEY, function () {
-        if (claimed(key)) {
-          then();
+      navigator.locks.request(ALERTED_KEY + ":" + key, { ifAvailable: true }, function (lock) {
+        if (!lock || !claimed(key)) {
+          return null; // another tab has it, or it was alerted already
         }
+        then();
+        return new Promise(function (resolve) {
+          setTimeout(resolve, CLAIM_HOLD_MS);
+        });
       });
     } else if (claimed(key)) {
       // Without Web Locks two tabs racing may both alert.
