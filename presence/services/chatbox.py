@@ -37,6 +37,14 @@ REFRESH_BATCH = 500
 RESYNC_AFTER_SECONDS = (2, 8)
 
 
+# The store lock that serialises an account's recomputes.
+REFRESH_LOCK_PREFIX = "refresh:"
+
+
+def refresh_lock(account_id: int) -> str:
+    return f"{REFRESH_LOCK_PREFIX}{account_id}"
+
+
 def chat_box_read(*, account_id: int) -> ChatBoxSnapshot | None:
     """The account's chat box as every reader shows it (widget, sockets, API,
     dashboard): the stored snapshot, recomputed first when it is missing or
@@ -99,7 +107,7 @@ def chat_box_refresh(*, account_id: int, now: datetime | None = None, republish:
     """
     store = get_store()
     try:
-        with store.lock(f"refresh:{account_id}", timeout=10) as acquired:
+        with store.lock(refresh_lock(account_id), timeout=10) as acquired:
             if not acquired:
                 logger.warning("refresh lock for account %s not acquired; recomputing anyway", account_id)
             versions = _chat_box_refresh_locked([account_id], now=now or timezone.now(), republish=republish)
@@ -124,8 +132,8 @@ def chat_box_refresh_many(*, account_ids: Collection[int], now: datetime | None 
         chunk = ids[start : start + REFRESH_BATCH]
         done: set[int] = set()
         try:
-            with store.locks([f"refresh:{account_id}" for account_id in chunk], timeout=30) as held:
-                mine = [account_id for account_id in chunk if f"refresh:{account_id}" in held]
+            with store.locks([refresh_lock(account_id) for account_id in chunk], timeout=30) as held:
+                mine = [account_id for account_id in chunk if refresh_lock(account_id) in held]
                 versions = _chat_box_refresh_locked(mine, now=now, republish=republish)
                 done = set(mine)
                 changed += sum(1 for version in versions.values() if version)
@@ -258,7 +266,7 @@ def presence_after_failover(*, now: datetime) -> None:
     another once its lock is gone; the two resyncs publish the truth after
     both."""
     try:
-        dropped = get_store().locks_forget(prefix="refresh:")
+        dropped = get_store().locks_forget(prefix=REFRESH_LOCK_PREFIX)
     except StoreUnavailable:
         logger.warning("presence store unavailable; refresh locks not dropped after the failover")
     else:

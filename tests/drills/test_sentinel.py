@@ -29,6 +29,7 @@ from django.test import override_settings
 
 from accounts.models import Operator, Status
 from presence.models import Source, StatusEvent
+from presence.services.chatbox import refresh_lock
 from presence.store import get_store
 from tests.drills.conftest import (
     GRACE_SECONDS,
@@ -249,10 +250,11 @@ def _failover(sentinel_set: SentinelSet, cluster: Cluster, sockets) -> None:
 
     # A recompute of the agent's chat box was holding its lock when the master
     # died: the lock is on the replica, its release was lost with the master.
-    orphan = redis.Redis(port=old_master)
-    orphan.set(f"{settings.REDIS_PREFIX}:lock:refresh:{account.id}", "released on the dead master", px=30_000)
-    assert orphan.execute_command("WAIT", 1, 5_000) == 1
-    orphan.close()
+    orphan = get_store().locks([refresh_lock(account.id)], timeout=30)  # never released: kept, not collected
+    assert orphan.__enter__() == {refresh_lock(account.id)}
+    master = redis.Redis(port=old_master)
+    assert master.execute_command("WAIT", 1, 5_000) == 1  # replicated
+    master.close()
     switches = sentinel_set.watch_switch()
     sentinel_set.master.kill()
     killed = time.monotonic()

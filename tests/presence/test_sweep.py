@@ -14,7 +14,7 @@ from accounts.models import Operator, Status
 from presence import events, services
 from presence.models import ChatBoxEvent, Source, StatusEvent
 from presence.selectors import chat_box_snapshot, operators_present
-from presence.services import connections
+from presence.services import chatbox, connections
 from presence.store import CLAIM_LEASE_SECONDS, OperatorRef, get_store
 from tests.factories import make_account, make_group, make_operator
 from tests.presence.conftest import break_recompute_of, committed_db, of_type
@@ -361,8 +361,9 @@ def test_after_a_failover_a_status_change_does_not_wait_for_a_lock_lost_with_the
 ):
     store = get_store()
     # A refresh of this account held its lock when the master died; its release died with it.
-    orphan = store.locks([f"refresh:{online_operator.account_id}"], timeout=30)
-    assert orphan.__enter__() == {f"refresh:{online_operator.account_id}"}
+    lock = chatbox.refresh_lock(online_operator.account_id)
+    orphan = store.locks([lock], timeout=30)
+    assert orphan.__enter__() == {lock}
 
     services.presence_after_failover(now=timezone.now())
     started = time.monotonic()
