@@ -18,11 +18,15 @@ their turn).
 """
 
 import asyncio
+import time
 import weakref
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.conf import settings
 from django.db import connections
+
+from chatstatus.metrics import DB_ERRORS, DB_QUERIES, DB_QUERY_SECONDS
 
 # A write that cannot get a connection this fast is handed to Django's path
 # (which queues it or answers 503).
@@ -32,13 +36,30 @@ ASYNC_POOL_TIMEOUT = 5.0
 _pools: dict = {}
 
 try:
-    from psycopg import OperationalError
+    from psycopg import AsyncCursor, OperationalError
     from psycopg_pool import PoolClosed, PoolTimeout
 
     # The database out of reach: no connection in time, or one that broke.
     Unavailable: tuple[type[Exception], ...] = (OperationalError, PoolTimeout, PoolClosed)
 except ImportError:  # no psycopg pool: available() is False and nothing here runs
     Unavailable = ()
+    AsyncCursor = object
+
+
+class MeasuredAsyncCursor(AsyncCursor):
+    """psycopg's asyncio cursor, each statement counted and timed in
+    ``chatstatus_db_*`` as ``chatstatus.dbmetrics`` does Django's."""
+
+    async def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return await super().execute(query, params, **kwargs)
+        except Exception as exc:
+            DB_ERRORS.labels(vendor="postgresql", type=type(exc).__name__).inc()
+            raise
+        finally:
+            DB_QUERIES.labels(vendor="postgresql").inc()
+            DB_QUERY_SECONDS.labels(vendor="postgresql").observe(time.perf_counter() - started)
 
 
 def available() -> bool:
@@ -92,6 +113,8 @@ async def pool():
 
         async def opened(connection: object) -> None:
             connections.add(connection)
+            # Counted in chatstatus_db_* as Django's connections are.
+            connection.cursor_factory = MeasuredAsyncCursor
 
         entry = _pools[loop] = _Entry(
             AsyncConnectionPool(

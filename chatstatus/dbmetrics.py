@@ -3,6 +3,8 @@
 Django's public hook for it: an execute wrapper (``connection.execute_wrapper``)
 installed on each new connection (``connection_created``). One wrapper for
 every backend, so the embedded mode's SQLite is measured like PostgreSQL.
+The event loop's own connections (``chatstatus.adb``) are measured the same
+way by their cursor class (``chatstatus.adb.MeasuredAsyncCursor``).
 """
 
 import time

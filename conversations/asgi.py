@@ -16,8 +16,9 @@ pool out of reach) is handed to Django unchanged, body included, and gets
 Django's own answer. Of the answers given here, 201/200 (the message), 404
 (no such conversation for this visitor) and 429 (the write limits, counted
 as the view counts them) are the view's, with the headers
-``widget.asgi.response_headers`` reproduces; ``tests/conversations/test_asgi.py``
-holds the two side by side.
+``widget.asgi.response_headers`` reproduces, and are logged as Django logs
+them (``django.request``); ``tests/conversations/test_asgi.py`` holds the
+two side by side.
 
 It is on when ``widget.asgi`` can stand in for the middleware stack and the
 database is PostgreSQL (``chatstatus.adb.available()``); otherwise every
@@ -33,7 +34,7 @@ from chatstatus import adb
 from conversations import inputs, services, views
 from conversations.payloads import message_payload
 from presence.json_input import InvalidJson, json_parse
-from widget.asgi import ASGIApp, header, in_front_of, is_secure, response_headers
+from widget.asgi import ASGIApp, answer_logged, header, in_front_of, is_secure, response_headers
 from widget.asgi import fast_path_supported as widget_fast_path_supported
 from widget.ratelimit import COUNTED_SCOPE_KEY, aratelimit_hits
 from widget.selectors import awidget_account
@@ -127,6 +128,7 @@ async def served_or_handed_over(
         logger.warning("%s handed to Django: the database pool is out of reach", what, exc_info=True)
         await app(scope, replayed(received, receive), send)
         return
+    answer_logged(scope, status)
     headers = [*headers, (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

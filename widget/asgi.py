@@ -26,6 +26,7 @@ import json
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from http import HTTPStatus
 from urllib.parse import parse_qs
 
 from django.conf import settings
@@ -34,6 +35,7 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.http.request import split_domain_port, validate_host
 from django.utils.csp import CSP, build_policy
+from django.utils.log import log_message, request_logger
 
 from widget import selectors
 from widget.views import GROUP_KEY_MAX, NOT_FOUND_BODY, STATUS_CACHE_CONTROL, etag_matches
@@ -161,7 +163,16 @@ def _host_valid(host: str) -> bool:
     return bool(domain) and validate_host(domain, settings.ALLOWED_HOSTS)
 
 
+def answer_logged(scope: dict, status: int) -> None:
+    """Log an error answered here as Django's handler logs its own
+    (``django.request``: "Not Found: /path"), so an answer in front of Django
+    leaves the same trace."""
+    if status >= 400:
+        log_message(request_logger, "%s: %s", HTTPStatus(status).phrase, scope["path"], status_code=status)
+
+
 async def _respond(send: Callable, scope: dict, status: int, body: bytes, extra: list[tuple[bytes, bytes]]) -> None:
+    answer_logged(scope, status)
     cross_origin = header(scope, b"origin") is not None
     # A 304 has no content type.
     common = response_headers(secure=is_secure(scope), with_type=status != 304, cross_origin=cross_origin)

@@ -92,6 +92,22 @@ async def test_a_retry_with_the_same_client_id_answers_the_first_message_and_sto
     assert [row[3] for row in await db(messages_of)(conversation.id)] == ["first", "again"]
 
 
+async def test_its_statements_are_counted_in_the_database_metrics(chat):
+    from chatstatus.metrics import DB_QUERIES, DB_QUERY_SECONDS
+
+    account, conversation, token = chat
+    await post(fast, account, conversation.id, {"body": "warm", "client_id": "w"}, token=token)  # the pool opened
+    queries, timed = DB_QUERIES.labels(vendor="postgresql"), DB_QUERY_SECONDS.labels(vendor="postgresql")
+    before = (queries._value.get(), timed._sum.get())
+
+    answer = await post(fast, account, conversation.id, {"body": "Counted?", "client_id": "m"}, token=token)
+
+    assert answer["status"] == 201
+    # The row lock, then the update and the insert as one statement.
+    assert queries._value.get() - before[0] == 2
+    assert timed._sum.get() > before[1]
+
+
 async def test_a_message_ends_up_as_the_services_path_leaves_it(chat, published):
     account, conversation, token = chat
     # The operator answered: the visitor's next message begins a new wait, with its busy timer.
@@ -179,7 +195,11 @@ async def test_what_it_does_not_serve_gets_djangos_own_answer(chat, case):
     assert [row[3] for row in await db(messages_of)(conversation.id)] == ["first"]
 
 
-async def test_a_token_of_another_account_or_conversation_is_not_found(chat):
+def request_warnings(caplog) -> list[tuple[int, str]]:
+    return [(record.status_code, record.getMessage()) for record in caplog.records if record.name == "django.request"]
+
+
+async def test_a_token_of_another_account_or_conversation_is_not_found(chat, caplog):
     account, conversation, token = chat
     other = await db(make_account)()
     await db(lambda: go_online(make_operator(account=other)))()
@@ -195,6 +215,16 @@ async def test_a_token_of_another_account_or_conversation_is_not_found(chat):
 
     for answer in (foreign_token, foreign_conversation, wrong_key):
         assert (answer["status"], json.loads(answer["body"])) == (404, {"error": "not_found"})
+    # Logged as Django logs its own 404s, whoever answered.
+    paths = [
+        f"/widget/v1/{key}/conversations/{id_}/messages"
+        for key, id_ in (
+            (account.widget_key, conversation.id),
+            (account.widget_key, theirs.conversation.id),
+            (other.widget_key, conversation.id),
+        )
+    ]
+    assert request_warnings(caplog) == [(404, f"Not Found: {path}") for path in paths]
     assert [row[3] for row in await db(messages_of)(conversation.id)] == ["first"]
     assert [row[3] for row in await db(messages_of)(theirs.conversation.id)] == ["theirs"]
 
@@ -218,7 +248,7 @@ async def test_an_origin_the_account_does_not_allow_gets_djangos_answer(chat):
     assert [row[3] for row in await db(messages_of)(conversation.id)] == ["first"]
 
 
-async def test_the_write_limits_count_as_the_view_counts_them(chat, monkeypatch):
+async def test_the_write_limits_count_as_the_view_counts_them(chat, monkeypatch, caplog):
     account, conversation, token = chat
     monkeypatch.setattr(conversations_asgi.views, "VISITOR_LIMITS", ())
     monkeypatch.setattr(
@@ -238,6 +268,8 @@ async def test_the_write_limits_count_as_the_view_counts_them(chat, monkeypatch)
     assert [answer["status"] for answer in answers] == [201, 201, 429]
     assert comparable(answers[2]) == comparable(through_django)
     assert int(answers[2]["headers"][b"retry-after"]) >= 1
+    path = f"/widget/v1/{account.widget_key}/conversations/{conversation.id}/messages"
+    assert request_warnings(caplog) == [(429, f"Too Many Requests: {path}")] * 2
     assert [row[3] for row in await db(messages_of)(conversation.id)] == ["first", "l0", "l1"]
 
 

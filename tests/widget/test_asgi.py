@@ -61,12 +61,14 @@ async def test_it_answers_304_like_the_django_view(shop):
     assert comparable(fast_answer) == comparable(django_answer)
 
 
-async def test_an_unknown_key_answers_like_the_django_view():
+async def test_an_unknown_key_answers_and_is_logged_like_the_django_view(caplog):
     django_answer = await asgi_get(router, "/widget/v1/no-such-key/status")
     fast_answer = await asgi_get(fast, "/widget/v1/no-such-key/status")
 
     assert fast_answer["status"] == 404
     assert comparable(fast_answer) == comparable(django_answer)
+    logged = [(r.levelname, r.status_code, r.getMessage()) for r in caplog.records if r.name == "django.request"]
+    assert logged == [("WARNING", 404, "Not Found: /widget/v1/no-such-key/status")] * 2
 
 
 async def test_a_host_django_would_refuse_is_left_to_django(shop):
