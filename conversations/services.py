@@ -160,6 +160,7 @@ def visitor_conversation_start(
             issued = visitor_token_new()
             Visitor.objects.filter(id=replay.conversation.visitor_id).update(token_hash=visitor_token_digest(issued))
             conversation = _conversation_loaded(replay.conversation_id)
+            _replayed(replay)
             return Started(issued, conversation, replay, created=False)
         issued = visitor_token_new()
         visitor = Visitor.objects.create(
@@ -242,8 +243,37 @@ def _once(add: Callable[[], Posted], *, conversation_id: int, client_id: str) ->
         except IntegrityError:
             existing = _message_by_client_id(conversation_id=conversation_id, client_id=client_id)
             if existing is not None:
-                return Posted(existing, created=False)
+                return _replayed(existing)
     raise RuntimeError(f"conversation {conversation_id}: no seq after two attempts")
+
+
+def _replayed(message: Message) -> Posted:
+    """The answer to a retry of a stored message, its frames published once
+    more after commit (``_republish``)."""
+    transaction.on_commit(lambda: _republish(message), robust=True)
+    return Posted(message, created=False)
+
+
+def _republish(message: Message) -> None:
+    """Publish a stored message again, with its conversation as it is now
+    and the automatic message stored with it (an offline message), for the
+    retry of a client that never had its answer. Its first publish may have
+    been lost with its process (killed between the COMMIT and the publish):
+    without this no operator, nor the visitor's other tabs, would hear of it
+    live. Clients resync by ``seq`` (ARCHITECTURE §4), so a frame heard twice
+    changes nothing."""
+    conversation = _conversation_loaded(message.conversation_id)
+    stored_with = (
+        Message.objects.filter(
+            conversation_id=message.conversation_id,
+            seq__gt=message.seq,
+            created_at=message.created_at,
+            author=Message.Author.SYSTEM,
+        )
+        .select_related("operator")
+        .order_by("seq")
+    )
+    _publish(conversation, frames=[_conversation_frame(conversation), *_message_frames([message, *stored_with])])
 
 
 def _visitor_message_add(
@@ -429,7 +459,8 @@ async def _aonce(add: Callable, *, conversation_id: int, client_id: str) -> obje
         except pg_errors.UniqueViolation:
             existing = await _amessage_by_client_id(pool, conversation_id=conversation_id, client_id=client_id)
             if existing is not None:
-                return Posted(existing, created=False)
+                # Retries are rare: the ORM's path publishes it again (``_replayed``).
+                return await database_sync_to_async(_replayed)(existing)
     raise RuntimeError(f"conversation {conversation_id}: no seq after two attempts")
 
 
@@ -536,7 +567,7 @@ def _operator_message_add(
             # A retry of a reply that closed nothing: answer it as it was.
             existing = _message_by_client_id(conversation_id=conversation_id, client_id=client_id)
             if existing is not None:
-                return Posted(existing, created=False)
+                return _replayed(existing)
             raise ConversationClosed(conversation_id)
         write = _operator_message_decide(conversation, operator=operator, body=body, client_id=client_id, now=now)
         Message.objects.bulk_create([write.message])

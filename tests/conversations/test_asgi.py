@@ -92,6 +92,22 @@ async def test_a_retry_with_the_same_client_id_answers_the_first_message_and_sto
     assert [row[3] for row in await db(messages_of)(conversation.id)] == ["first", "again"]
 
 
+async def test_a_retry_publishes_the_stored_message_again(chat, published):
+    account, conversation, token = chat
+    first = await post(fast, account, conversation.id, {"body": "Once", "client_id": "again"}, token=token)
+    published.clear()
+
+    retry = await post(fast, account, conversation.id, {"body": "Once", "client_id": "again"}, token=token)
+
+    assert (first["status"], retry["status"]) == (201, 200)
+    # Its first publish may have died with its process: the operators hear it again.
+    heard = [json.loads(sent["text"]) for _group, sent in published if sent["type"] == "conversation.frame"]
+    assert [(frame["type"], frame.get("message", {}).get("client_id")) for frame in heard] == [
+        ("conversation", None),
+        ("message", "again"),
+    ]
+
+
 async def test_its_statements_are_counted_in_the_database_metrics(chat):
     from chatstatus.metrics import DB_QUERIES, DB_QUERY_SECONDS
 

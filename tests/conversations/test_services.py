@@ -1,6 +1,7 @@
 """Rules 6–8 through the services: who gets a conversation, the first reply
 takes it, the offline message and the busy timer. Time travels; nothing sleeps."""
 
+import json
 import threading
 
 import pytest
@@ -55,6 +56,84 @@ def test_a_lost_first_answer_is_retried_without_token_and_gets_the_same_message(
     assert not retry.created and retry.message.id == first.message.id
     assert retry.visitor_token != first.visitor_token
     assert Conversation.objects.count() == 1
+
+
+def frames_heard(published, kind: str) -> list[dict]:
+    """The conversation frames published to the operators (``operators``) or to the visitor's widgets (``visitor``)."""
+    wanted = {"operators": "conversation.frame", "visitor": "widget.visitor"}[kind]
+    return [json.loads(message["text"]) for _group, message in published if message["type"] == wanted]
+
+
+@pytest.mark.parametrize("box", ["online", "offline"])
+def test_a_retry_publishes_what_a_process_that_died_before_its_publish_never_did(
+    account, agent, clock, published, monkeypatch, box
+):
+    go_online(agent)
+    started = visitor_writes(account, "Hi", client_id="first")
+    if box == "offline":
+        # The next message begins an offline stretch: an offline message is stored with it.
+        operator_set_status(operator=agent, status=Status.OFFLINE, source="dashboard")
+    published.clear()
+    # The process that stores the next message dies between its COMMIT and its publish.
+    with monkeypatch.context() as dying:
+        dying.setattr(services, "_publish", lambda conversation, **kwargs: None)
+        lost = services.visitor_message_post(
+            account_id=account.id,
+            visitor_id=started.conversation.visitor_id,
+            conversation_id=started.conversation.id,
+            body="Anyone?",
+            client_id="lost",
+        )
+    assert frames_heard(published, "operators") == []
+
+    retry = services.visitor_message_post(
+        account_id=account.id,
+        visitor_id=started.conversation.visitor_id,
+        conversation_id=started.conversation.id,
+        body="Anyone?",
+        client_id="lost",
+    )
+
+    assert not retry.created and retry.message.id == lost.message.id
+    for heard in (frames_heard(published, "operators"), frames_heard(published, "visitor")):
+        assert heard[0]["type"] == "conversation" and heard[0]["conversation"]["id"] == started.conversation.id
+        messages = [(frame["message"]["seq"], frame["message"]["kind"]) for frame in heard[1:]]
+        # With the offline message stored with it, when the box was offline.
+        assert messages == [(lost.message.seq, "text")] + (
+            [(lost.message.seq + 1, "offline")] if box == "offline" else []
+        )
+    assert Message.objects.filter(conversation=started.conversation).count() == lost.message.seq + (box == "offline")
+
+
+def test_a_retried_reply_and_a_retried_first_message_are_published_again(account, agent, clock, published):
+    go_online(agent)
+    started = visitor_writes(account, "Hi", client_id="start")
+    reply = {"conversation_id": started.conversation.id, "operator": agent, "body": "Hello!", "client_id": "r1"}
+    services.operator_message_post(**reply)
+    # The conversation closed since: the retry of a stored reply still answers it.
+    services.conversation_close(conversation_id=started.conversation.id, actor=agent)
+    published.clear()
+
+    again = services.operator_message_post(**reply)
+    restarted = visitor_writes(account, "Hi", client_id="start")  # its answer (the token) was lost
+
+    assert not again.created and not restarted.created
+    heard = [
+        (frame["type"], frame.get("message", {}).get("client_id")) for frame in frames_heard(published, "operators")
+    ]
+    assert heard == [("conversation", None), ("message", "r1"), ("conversation", None), ("message", "start")]
+    # The visitor's widget hears the first message again under its new token.
+    to_visitor = [
+        (message["visitor"], json.loads(message["text"]))
+        for _g, message in published
+        if message["type"] == "widget.visitor"
+    ]
+    new_token = Conversation.objects.get().visitor.token_hash
+    assert [
+        frame["message"]["client_id"]
+        for digest, frame in to_visitor
+        if frame["type"] == "message" and digest == new_token
+    ] == ["start"]
 
 
 def test_offline_box_answers_with_the_offline_message_once_per_stretch(account, clock):
