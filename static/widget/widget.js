@@ -525,8 +525,11 @@
           var wait = 0;
           if (s === 200 || s === 201) {
             tries = 0;
-            if (c) add(j);
-            else {
+            if (c) {
+              // Answered past a gap (said while the socket was away): fetch what is missing.
+              if (j.seq > lastSeq + 1) sync();
+              add(j);
+            } else {
               if (j.visitor_token) setToken(j.visitor_token);
               // It may hold messages this page has not seen (a new one: pushed before the socket named us).
               if (setConv(j.conversation)) sync(true);

@@ -436,6 +436,19 @@ def test_a_gap_in_seq_is_filled_from_the_server(open_chat, fake):
     expect(widget(page, ".log .m")).to_have_count(4)
 
 
+def test_a_message_answered_past_a_gap_fetches_what_is_missing(open_chat, fake):
+    page, _ = open_chat()
+    write(page, "Hello")
+    token = visitor(page, fake)
+    # Said while the socket was away: stored, never pushed. The visitor's next
+    # message is answered with seq 3: the widget has seen only 1.
+    fake.say(token, body="Missed", push=False)
+    write(page, "Anyone?")
+
+    expect(widget(page, ".log .m .tx")).to_have_text(["Hello", "Missed", "Anyone?"])
+    assert "/conversations/current?after=1" in [c.path for c in fake.calls]
+
+
 def test_after_a_reconnect_the_widget_fetches_what_it_missed_and_resends(fake, new_context):
     context = new_context()
     fake.install(context)
