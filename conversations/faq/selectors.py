@@ -104,15 +104,20 @@ class SuggestionPayload(TypedDict):
 
 def faq_suggestion(*, conversation: Conversation) -> SuggestionPayload | None:
     """The best entry for the visitor's last message, when it is near enough
-    to offer (``conversation.account`` and ``group`` loaded); None otherwise."""
-    last = (
-        Message.objects.filter(conversation_id=conversation.id, author=Message.Author.VISITOR)
+    to offer and no operator has answered it yet (as the inbox drops the
+    suggestion at a reply; ``conversation.account`` and ``group`` loaded);
+    None otherwise."""
+    said = (
+        Message.objects.filter(
+            conversation_id=conversation.id, author__in=(Message.Author.VISITOR, Message.Author.OPERATOR)
+        )
         .order_by("-seq")
-        .values_list("body", flat=True)
+        .values_list("author", "body")
         .first()
     )
-    if not last:
+    if said is None or said[0] != Message.Author.VISITOR or not said[1]:
         return None
+    last = said[1]
     matched, _nearest = faq_match(
         account=conversation.account, text=last, group_id=conversation.group_id, threshold=SUGGESTION_THRESHOLD
     )

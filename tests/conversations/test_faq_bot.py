@@ -306,6 +306,17 @@ def test_the_operator_suggestion_is_the_best_entry_for_the_last_question(account
     assert faq_selectors.faq_suggestion(conversation=conversation) is None
 
 
+def test_a_question_an_operator_answered_is_not_suggested_any_more(account, agent, hours_entry, clock):
+    go_online(agent)
+    started = visitor_writes(account, "when are you open tomorrow?")
+    conversation = Conversation.objects.select_related("account", "group").get(id=started.conversation.id)
+    services.operator_message_post(conversation_id=conversation.id, operator=agent, body="9 to 5.", client_id="r")
+    assert faq_selectors.faq_suggestion(conversation=conversation) is None
+    # Asked again after the answer: offered again.
+    visitor_writes(account, "and when are you open on Saturday?", token=started.visitor_token)
+    assert faq_selectors.faq_suggestion(conversation=conversation)["entry_id"] == hours_entry.id
+
+
 def test_first_mode_queues_the_try_off_the_request(account, agent, hours_entry, clock, monkeypatch):
     from conversations import tasks
 
