@@ -23,6 +23,17 @@ def kinds(conversation) -> list[tuple[str, str]]:
     return list(Message.objects.filter(conversation=conversation).order_by("seq").values_list("author", "kind"))
 
 
+def writes_again(account, started, body: str, *, client_id: str):
+    """The visitor of ``started`` writes into that conversation (by visitor id)."""
+    return services.visitor_message_post(
+        account_id=account.id,
+        visitor_id=started.conversation.visitor_id,
+        conversation_id=started.conversation.id,
+        body=body,
+        client_id=client_id,
+    )
+
+
 def test_a_visitor_message_starts_a_conversation_and_a_token(account, agent, clock):
     go_online(agent)
     started = visitor_writes(account, "Hi", client_id="a1")
@@ -38,13 +49,7 @@ def test_a_visitor_message_starts_a_conversation_and_a_token(account, agent, clo
 def test_the_same_client_id_never_makes_a_second_message(account, agent, clock):
     go_online(agent)
     started = visitor_writes(account, "Hi", client_id="same")
-    posted = services.visitor_message_post(
-        account_id=account.id,
-        visitor_id=started.conversation.visitor_id,
-        conversation_id=started.conversation.id,
-        body="Hi",
-        client_id="same",
-    )
+    posted = writes_again(account, started, "Hi", client_id="same")
     assert not posted.created and posted.message.id == started.message.id
     assert Message.objects.filter(conversation=started.conversation).count() == 1
 
@@ -77,22 +82,10 @@ def test_a_retry_publishes_what_a_process_that_died_before_its_publish_never_did
     # The process that stores the next message dies between its COMMIT and its publish.
     with monkeypatch.context() as dying:
         dying.setattr(services, "_publish", lambda conversation, **kwargs: None)
-        lost = services.visitor_message_post(
-            account_id=account.id,
-            visitor_id=started.conversation.visitor_id,
-            conversation_id=started.conversation.id,
-            body="Anyone?",
-            client_id="lost",
-        )
+        lost = writes_again(account, started, "Anyone?", client_id="lost")
     assert frames_heard(published, "operators") == []
 
-    retry = services.visitor_message_post(
-        account_id=account.id,
-        visitor_id=started.conversation.visitor_id,
-        conversation_id=started.conversation.id,
-        body="Anyone?",
-        client_id="lost",
-    )
+    retry = writes_again(account, started, "Anyone?", client_id="lost")
 
     assert not retry.created and retry.message.id == lost.message.id
     for heard in (frames_heard(published, "operators"), frames_heard(published, "visitor")):
@@ -324,13 +317,7 @@ def test_a_visitor_writing_to_a_closed_conversation_reopens_it(account, agent, c
     go_online(agent)
     started = visitor_writes(account, "Hi", client_id="c1")
     services.conversation_close(conversation_id=started.conversation.id, actor=agent)
-    services.visitor_message_post(
-        account_id=account.id,
-        visitor_id=started.conversation.visitor_id,
-        conversation_id=started.conversation.id,
-        body="Wait",
-        client_id="c2",
-    )
+    writes_again(account, started, "Wait", client_id="c2")
     assert Conversation.objects.get(id=started.conversation.id).status == "open"
     with pytest.raises(services.ConversationNotFound):
         services.conversation_close(
@@ -352,13 +339,7 @@ def test_a_visitor_message_costs_three_queries(account, agent, clock):
     from tests.presence.conftest import count_queries
 
     with count_queries() as queries:
-        services.visitor_message_post(
-            account_id=account.id,
-            visitor_id=started.conversation.visitor_id,
-            conversation_id=started.conversation.id,
-            body="A question",
-            client_id="q3",
-        )
+        writes_again(account, started, "A question", client_id="q3")
     # Transaction control is not a query.
     statements = [sql for sql in queries.sql if not sql.upper().startswith(("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE"))]
     assert len(statements) <= 3, statements
