@@ -230,6 +230,13 @@ class MemoryStore:
             current = self._snap.get(account_id)
             return current[2] if current else None
 
+    def snapshots_rebase(self, *, now: float) -> int:
+        with self._lock:
+            for account_id, (body, version, _full) in list(self._snap.items()):
+                rebased = max(version + 1, int(now * 1000))
+                self._snap[account_id] = (body, rebased, _snapshot_full(body, rebased))
+            return len(self._snap)
+
     def snapshot_jsons(self, *, account_ids: Collection[int]) -> dict[int, str | None]:
         return {account_id: self.snapshot_json(account_id=account_id) for account_id in account_ids}
 
@@ -500,6 +507,23 @@ redis.call('HSET', KEYS[1], 'body', ARGV[1], 'version', string.format('%d', vers
 return version
 """
 
+# Each of KEYS (snapshots) gets the version max(version + 1, ARGV[1]), its body kept.
+_REBASE = """
+local floor = tonumber(ARGV[1])
+local n = 0
+for _, key in ipairs(KEYS) do
+  local body = redis.call('HGET', key, 'body')
+  local version = tonumber(redis.call('HGET', key, 'version'))
+  if body and version then
+    version = math.max(version + 1, floor)
+    local full = string.sub(body, 1, -2) .. ',"version":' .. string.format('%d', version) .. '}'
+    redis.call('HSET', key, 'version', string.format('%d', version), 'full', full)
+    n = n + 1
+  end
+end
+return n
+"""
+
 # Releases the locks of ``locks`` still held with this token (one that timed
 # out may be someone else's by now).
 _UNLOCK = """
@@ -581,6 +605,7 @@ class RedisStore:
         self._claim = self.client.register_script(_CLAIM)
         self._seed = self.client.register_script(_SEED)
         self._snapshot = self.client.register_script(_SNAPSHOT)
+        self._rebase = self.client.register_script(_REBASE)
         self._unlock = self.client.register_script(_UNLOCK)
         self._present = self.client.register_script(_PRESENT)
         self._count = self.client.register_script(_COUNT)
@@ -765,6 +790,24 @@ class RedisStore:
                 )
             versions = pipe.execute()
         return [int(version) or None for version in versions]
+
+    def snapshots_rebase(self, *, now: float) -> int:
+        """Give every snapshot a version above any it may have had: ``max(version
+        + 1, now in ms)``, content unchanged. After a failover: a write the old
+        master acknowledged but never replicated gave some readers a version
+        the new master does not know; its next writes would reuse that number
+        for other content, and a reader that keeps the highest version seen
+        (widget.js) would ignore them. Versions begin at the moment a snapshot
+        is first written, in ms, and rise by one a change: far slower than the
+        clock, so ``now`` is above any version written before. Returns how
+        many snapshots."""
+        p = self.prefix
+        with self._errors():
+            keys = list(self.client.scan_iter(match=f"{p}:a:*:snap", count=1000))
+            return sum(
+                int(self._rebase(keys=keys[start : start + 500], args=[int(now * 1000)]))
+                for start in range(0, len(keys), 500)
+            )
 
     def snapshot_json(self, *, account_id: int) -> str | None:
         with self._errors():

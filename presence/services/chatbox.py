@@ -255,7 +255,8 @@ def presence_resync_later(*, now: datetime) -> None:
 
 def presence_after_failover(*, now: datetime) -> None:
     """Redis Sentinel replaced the master (``chatstatus.failover``): drop the
-    chat boxes' refresh locks, then have the truth published again
+    chat boxes' refresh locks, raise every snapshot's version above any the
+    old master may have given out, then have the truth published again
     (``presence_resync_later``).
 
     A refresh holding its account's lock when the master died left the lock
@@ -264,11 +265,19 @@ def presence_after_failover(*, now: datetime) -> None:
     it, up to 10 s each, and a status change's refresh runs in the request
     that made it. A refresh really running across the switch may overlap
     another once its lock is gone; the two resyncs publish the truth after
-    both."""
+    both.
+
+    A snapshot written on the old master and pushed, but not replicated,
+    left widgets holding a version the new master would give again to other
+    content: they keep the highest version seen and would ignore it (and the
+    resyncs) until the version passed theirs. ``snapshots_rebase`` puts every
+    version above the failover's moment, so the resyncs reach them."""
+    store = get_store()
     try:
-        dropped = get_store().locks_forget(prefix=REFRESH_LOCK_PREFIX)
+        dropped = store.locks_forget(prefix=REFRESH_LOCK_PREFIX)
+        store.snapshots_rebase(now=now.timestamp())
     except StoreUnavailable:
-        logger.warning("presence store unavailable; refresh locks not dropped after the failover")
+        logger.warning("presence store unavailable; refresh locks and versions not reset after the failover")
     else:
         if dropped:
             logger.warning("dropped %d chat box refresh lock(s) held across the failover", dropped)

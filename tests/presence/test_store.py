@@ -6,6 +6,7 @@ Times are plain POSIX seconds: the store never reads a clock of its own.
 """
 
 import asyncio
+import json
 import threading
 import time
 import uuid
@@ -324,6 +325,24 @@ def test_versions_after_a_wipe_are_larger_than_before_it(store):
     assert store.snapshot_json(account_id=1) is None
     after = snapshot(store, '{"status":"offline"}', at=T0 + 1)
     assert after > before
+
+
+def test_rebased_snapshots_keep_their_content_with_a_version_above_any_before(store):
+    first = snapshot(store, '{"status":"offline"}', at=T0, account_id=1)
+    snapshot(store, '{"status":"online"}', at=T0, account_id=2)
+    # Many changes in one second: a version past the clock still rises by one.
+    for n in range(1500):
+        snapshot(store, f'{{"n":{n % 2}}}', at=T0, account_id=3)
+    busy = json.loads(store.snapshot_json(account_id=3))["version"]
+
+    assert store.snapshots_rebase(now=T0 + 1) == 3
+
+    assert store.snapshot_json(account_id=1) == f'{{"status":"offline","version":{int((T0 + 1) * 1000)}}}'
+    assert json.loads(store.snapshot_json(account_id=2))["version"] == int((T0 + 1) * 1000)
+    assert json.loads(store.snapshot_json(account_id=3))["version"] == busy + 1
+    # Unchanged content still stores nothing; the next change goes on from the rebased version.
+    assert snapshot(store, '{"status":"offline"}', at=T0 + 2, account_id=1) is None
+    assert snapshot(store, '{"status":"online"}', at=T0 + 2, account_id=1) == int((T0 + 1) * 1000) + 1 > first
 
 
 def test_snapshots_are_kept_per_account(store):

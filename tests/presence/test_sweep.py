@@ -378,6 +378,27 @@ def test_after_a_failover_a_status_change_does_not_wait_for_a_lock_lost_with_the
     orphan.__exit__(None, None, None)
 
 
+def test_after_a_failover_widgets_take_the_truth_over_a_version_the_old_master_gave_out(
+    online_operator, clock, published
+):
+    account_id = online_operator.account_id
+    # The old master stored and pushed version V + 1 (offline, say), then died
+    # before its replica had it: widgets hold V + 1, the new master still V.
+    stored = chat_box_snapshot(account_id=account_id)
+    seen = stored["version"] + 1
+
+    clock.shift(5)  # Sentinel takes seconds to see the master down and promote the replica
+    services.presence_after_failover(now=timezone.now())
+    clock.shift(3)
+    services.chat_box_refresh_due(now=timezone.now())  # the first resync
+
+    pushed = [m["snapshot"] for _g, m in of_type(published, "widget.snapshot") if m["snapshot"]]
+    assert pushed and all(s["status"] == Status.ONLINE and s["version"] > seen for s in pushed)
+    # A change after it goes on above it too.
+    services.operator_set_status(operator=online_operator, status=Status.OFFLINE, source=Source.API)
+    assert chat_box_snapshot(account_id=account_id)["version"] > pushed[-1]["version"]
+
+
 # --- the snapshot: edge-triggered publishing ----------------------------------------------------
 
 
