@@ -84,6 +84,8 @@ class OperatorConsumer(DirectDispatchMixin, AsyncWebsocketConsumer):
         # flight at a time; the frames that arrive meanwhile share the next one.
         self._beat_due: asyncio.Future | None = None
         self._recording: asyncio.Task | None = None
+        # The newest chat box version sent (the hello's, then each push's).
+        self._box_version = -1
 
     async def connect(self) -> None:
         key = parse_authorization(_header(self.scope, b"authorization"))
@@ -119,10 +121,10 @@ class OperatorConsumer(DirectDispatchMixin, AsyncWebsocketConsumer):
 
     def _hello(self) -> dict:
         self.operator.refresh_from_db(fields=["status", "status_changed_at", "display_name", "role", "avatar"])
-        return {
-            "operator": operator_payload(self.operator),
-            "chat_box": services.chat_box_read(account_id=self.operator.account_id),
-        }
+        chat_box = services.chat_box_read(account_id=self.operator.account_id)
+        if chat_box is not None:
+            self._box_version = chat_box["version"]
+        return {"operator": operator_payload(self.operator), "chat_box": chat_box}
 
     async def disconnect(self, code: int) -> None:
         if self.operator is None or not hasattr(self, "groups"):
@@ -250,7 +252,13 @@ class OperatorConsumer(DirectDispatchMixin, AsyncWebsocketConsumer):
         )
 
     async def operator_chat_box(self, event: dict) -> None:
-        await self._send({"type": "chat_box", **event["snapshot"]})
+        # Pushes of one account may come from several processes: one older
+        # than what this socket has (or the same again: a resync) is not news.
+        snapshot = event["snapshot"]
+        if snapshot["version"] <= self._box_version:
+            return
+        self._box_version = snapshot["version"]
+        await self._send({"type": "chat_box", **snapshot})
 
     async def operator_logout(self, event: dict) -> None:
         # One device, or every device but the one named in ``except`` (the

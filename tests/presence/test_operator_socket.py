@@ -89,6 +89,32 @@ async def test_the_hello_carries_the_operator_and_the_chat_box(team):
     assert isinstance(hello["chat_box"]["version"], int)
 
 
+async def test_a_chat_box_push_older_than_what_the_socket_has_is_not_sent(team):
+    from channels.layers import get_channel_layer
+
+    from presence import events
+
+    socket = Socket(team.phone)
+    assert await socket.connect()
+    hello = await socket.receive()
+    box = hello["chat_box"]
+    group = events.account_group(team.account.id)
+
+    async def push(version: int, status: str) -> None:
+        snapshot = {**box, "status": status, "version": version}
+        await get_channel_layer().group_send(group, {"type": "operator.chat_box", "snapshot": snapshot})
+
+    # Two processes published close together: the older push arrives last.
+    await push(box["version"] + 2, "online")
+    await push(box["version"] + 1, "offline")
+    await push(box["version"] + 2, "online")  # a resync of what it has
+
+    newest = await socket.receive()
+    assert (newest["type"], newest["status"], newest["version"]) == ("chat_box", "online", box["version"] + 2)
+    assert await socket.nothing_more()
+    await socket.close()
+
+
 async def test_a_status_set_on_one_device_arrives_on_the_other(team):
     laptop, phone = await connected(team.laptop), await connected(team.phone)
 
