@@ -18,7 +18,6 @@ their turn).
 """
 
 import asyncio
-import time
 import weakref
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,7 +25,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connections
 
-from chatstatus.metrics import DB_ERRORS, DB_QUERIES, DB_QUERY_SECONDS
+from chatstatus.metrics import DbQueryMeasured
 
 # A write that cannot get a connection this fast is handed to Django's path
 # (which queues it or answers 503).
@@ -51,15 +50,8 @@ class MeasuredAsyncCursor(AsyncCursor):
     ``chatstatus_db_*`` as ``chatstatus.dbmetrics`` does Django's."""
 
     async def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
-        started = time.perf_counter()
-        try:
+        with DbQueryMeasured("postgresql"):
             return await super().execute(query, params, **kwargs)
-        except Exception as exc:
-            DB_ERRORS.labels(vendor="postgresql", type=type(exc).__name__).inc()
-            raise
-        finally:
-            DB_QUERIES.labels(vendor="postgresql").inc()
-            DB_QUERY_SECONDS.labels(vendor="postgresql").observe(time.perf_counter() - started)
 
 
 def available() -> bool:

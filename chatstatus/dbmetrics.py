@@ -7,27 +7,18 @@ The event loop's own connections (``chatstatus.adb``) are measured the same
 way by their cursor class (``chatstatus.adb.MeasuredAsyncCursor``).
 """
 
-import time
 from collections.abc import Callable
 from typing import Any
 
 from django.db.backends.signals import connection_created
 from django.dispatch import receiver
 
-from chatstatus.metrics import DB_ERRORS, DB_QUERIES, DB_QUERY_SECONDS
+from chatstatus.metrics import DbQueryMeasured
 
 
 def _measured(execute: Callable, sql: str, params: Any, many: bool, context: dict) -> Any:
-    vendor = context["connection"].vendor
-    started = time.perf_counter()
-    try:
+    with DbQueryMeasured(context["connection"].vendor):
         return execute(sql, params, many, context)
-    except Exception as exc:
-        DB_ERRORS.labels(vendor=vendor, type=type(exc).__name__).inc()
-        raise
-    finally:
-        DB_QUERIES.labels(vendor=vendor).inc()
-        DB_QUERY_SECONDS.labels(vendor=vendor).observe(time.perf_counter() - started)
 
 
 @receiver(connection_created, dispatch_uid="chatstatus.dbmetrics")

@@ -10,6 +10,8 @@ The lowest floor of the project (it imports only prometheus_client), so every
 app may count here. docs/OPERATIONS.md says which to alert on.
 """
 
+import time
+
 from prometheus_client import Counter, Gauge, Histogram
 
 # --- HTTP (chatstatus.edgemetrics, at the ASGI edge: the widget fast path too) ---------
@@ -40,6 +42,27 @@ DB_QUERY_SECONDS = Histogram(
 DB_ERRORS = Counter(
     "chatstatus_db_errors_total", "Database queries that raised, by exception type.", ["vendor", "type"]
 )
+
+
+class DbQueryMeasured:
+    """``with DbQueryMeasured(vendor):`` around one statement: counted, timed,
+    and, when it raises, its exception counted by type. Django's connections
+    (``chatstatus.dbmetrics``) and the event loop's (``chatstatus.adb``) alike."""
+
+    __slots__ = ("started", "vendor")
+
+    def __init__(self, vendor: str) -> None:
+        self.vendor = vendor
+
+    def __enter__(self) -> None:
+        self.started = time.perf_counter()
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        if kind is not None and issubclass(kind, Exception):
+            DB_ERRORS.labels(vendor=self.vendor, type=kind.__name__).inc()
+        DB_QUERIES.labels(vendor=self.vendor).inc()
+        DB_QUERY_SECONDS.labels(vendor=self.vendor).observe(time.perf_counter() - self.started)
+
 
 # --- sockets (chatstatus.edgemetrics, at the ASGI edge) ----------------------------------
 OPEN_SOCKETS = Gauge("chatstatus_open_sockets", "WebSockets open on this process, by kind.", ["kind"])
