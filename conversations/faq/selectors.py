@@ -107,17 +107,16 @@ def faq_suggestion(*, conversation: Conversation) -> SuggestionPayload | None:
     to offer and no operator has answered it yet (as the inbox drops the
     suggestion at a reply; ``conversation.account`` and ``group`` loaded);
     None otherwise."""
-    said = (
+    author, last = (
         Message.objects.filter(
             conversation_id=conversation.id, author__in=(Message.Author.VISITOR, Message.Author.OPERATOR)
         )
         .order_by("-seq")
         .values_list("author", "body")
         .first()
-    )
-    if said is None or said[0] != Message.Author.VISITOR or not said[1]:
+    ) or (None, "")
+    if author != Message.Author.VISITOR or not last:
         return None
-    last = said[1]
     matched, _nearest = faq_match(
         account=conversation.account, text=last, group_id=conversation.group_id, threshold=SUGGESTION_THRESHOLD
     )
