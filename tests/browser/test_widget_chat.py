@@ -8,6 +8,7 @@ does with each answer: acknowledgements, repeats, errors, pushes and reloads.
 import json
 import re
 import time
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -67,10 +68,6 @@ def write(page, text: str) -> None:
     box = widget(page, "textarea")
     box.fill(text)
     box.press("Enter")
-
-
-def status_calls(fake: FakeChat) -> int:
-    return sum(1 for call in fake.calls if (call.method, call.path) == ("GET", "/status"))
 
 
 def visitor(page, fake: FakeChat) -> str:
@@ -461,22 +458,19 @@ def test_after_a_reconnect_the_widget_fetches_what_it_missed_and_resends(fake, n
     fake.say(token, body="Hi!")
     expect(widget(page, ".log .m.o")).to_have_count(1)
 
-    polls = status_calls(fake)
-    for socket in list(fake.sockets):
-        socket["ws"].close(code=1012)  # the server restarts
+    # The page hears the close: a 1012 asks for the status at once, and sets
+    # the reconnect timer that moving the clock (below) fires.
+    with page.expect_request(
+        lambda request: request.method == "GET" and urlsplit(request.url).path.endswith("/status")
+    ):
+        for socket in list(fake.sockets):
+            socket["ws"].close(code=1012)  # the server restarts
     fake.say(token, body="Said while you were away", push=False)
     for _ in range(5):
         fake.plan("POST", r"/messages$", abort=True)
     write(page, "Are you there?")
     expect(widget(page, ".log .m.v").last.locator(".st")).to_have_text("Sending\u2026")
     fake.planned.clear()
-    # The page has heard the close (a 1012 asks for the status at once) and
-    # set its reconnect timer: only then does moving the clock fire it.
-    for _ in range(250):
-        if status_calls(fake) > polls:
-            break
-        page.wait_for_timeout(20)  # lets Playwright deliver the close and the page's request
-    assert status_calls(fake) > polls, "the widget never heard its socket close"
     page.clock.run_for(9_000)  # past the widget's first reconnect delay (0.5–8 s)
 
     expect(widget(page, ".log .m.o .tx")).to_have_text(["Hi!", "Said while you were away"])
